@@ -1,0 +1,33 @@
+//! # simd-softmax
+//!
+//! SIMD softmax kernels for inference: softmax, log-softmax and logsumexp
+//! over `f32` slices and row-major batches, with runtime dispatch to an
+//! AVX-512, AVX2+FMA, NEON or scalar kernel, each tested against an f64
+//! reference (SPEC §4: at most `4 + |x − max|` ULP).
+//!
+//! ```
+//! let logits = [1.0f32, 2.0, 3.0, 4.0];
+//! let mut probs = [0.0f32; 4];
+//! simd_softmax::softmax(&logits, &mut probs)?;
+//! assert!((probs.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+//! println!("backend: {}", simd_softmax::Softmax::new().backend());
+//! # Ok::<(), simd_softmax::Error>(())
+//! ```
+//!
+//! Special values follow SPEC §3 on every backend: a NaN makes its row NaN,
+//! `+∞` entries share the mass, a fully masked (`−∞`) row gives zeros.
+//! Bad arguments return [`Error`] and leave the output untouched.
+//!
+//! Layout: `api.rs` (checks + the public functions), `dispatch.rs`
+//! ([`Backend`], [`Softmax`], the `SIMD_SOFTMAX_BACKEND` override),
+//! `error.rs`, `reference.rs` (f64 oracle); the kernels are the
+//! `simd-softmax-kernels` crate in `kernels/`.
+
+mod api;
+mod dispatch;
+mod error;
+pub mod reference;
+
+pub use api::*;
+pub use dispatch::{BACKEND_ENV, Backend, Softmax};
+pub use error::Error;
