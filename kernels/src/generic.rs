@@ -22,7 +22,7 @@
 //! limits are applied with `select`, not min/max), so NaN detection costs
 //! nothing on the fast path.
 
-use crate::exp::exp_nonpos;
+use crate::math::exp_nonpos;
 use pulp::{Simd, WithSimd};
 
 /// Vectors summed into the four f32 accumulators before the block is folded
@@ -199,7 +199,7 @@ impl WithSimd for LogSumExp {
         unsafe {
             let m = max_pass(s, src, n);
             if m.is_finite() {
-                let total = exp_sum_pass::<S, false>(s, src, core::ptr::null_mut(), n, m);
+                let total = exp_sum_pass::<S, false, false>(s, src, core::ptr::null_mut(), n, m, 1.0);
                 (m as f64 + libm::log(total)) as f32
             } else if m.is_nan() || any_nan(src, n) {
                 f32::NAN
@@ -212,19 +212,39 @@ impl WithSimd for LogSumExp {
 
 /// Softmax of one row. `src`/`dst` valid for `n` reads/writes, equal or disjoint.
 #[inline(always)]
-unsafe fn softmax_row<S: Simd>(s: S, src: *const f32, dst: *mut f32, n: usize) {
-    // SAFETY (whole body): the caller's contract, forwarded to the passes.
+pub(crate) unsafe fn softmax_row<S: Simd>(s: S, src: *const f32, dst: *mut f32, n: usize) {
+    // SAFETY: the caller's contract, forwarded.
     unsafe {
         let m = max_pass(s, src, n);
+        softmax_row_with_max(s, src, dst, n, m);
+    }
+}
+
+/// [`softmax_row`] once the row max `m` is known.
+#[inline(always)]
+pub(crate) unsafe fn softmax_row_with_max<S: Simd>(s: S, src: *const f32, dst: *mut f32, n: usize, m: f32) {
+    // SAFETY (whole body): the caller's contract, forwarded to the passes.
+    unsafe {
         if m.is_finite() {
-            let total = exp_sum_pass::<S, true>(s, src, dst, n, m);
-            if total.is_nan() {
-                fill(dst, n, f32::NAN);
-            } else {
-                scale_pass(s, dst, n, (1.0 / total) as f32);
-            }
+            let total = exp_sum_pass::<S, true, false>(s, src, dst, n, m, 1.0);
+            finish_softmax(s, dst, n, total);
         } else {
-            special_row::<false>(src, dst, n, m);
+            nonfinite_row::<false>(src, dst, n, m, f32::INFINITY);
+        }
+    }
+}
+
+/// Normalizes `dst` (holding the exps) by `total`, or makes it NaN when the
+/// total is NaN (a NaN input).
+#[inline(always)]
+pub(crate) unsafe fn finish_softmax<S: Simd>(s: S, dst: *mut f32, n: usize, total: f64) {
+    // SAFETY: the caller's contract, forwarded.
+    unsafe {
+        if total.is_nan() {
+            fill(dst, n, f32::NAN);
+        } else {
+            let c = s.splat_f32s((1.0 / total) as f32);
+            map1(s, dst, dst, n, |v| s.mul_f32s(v, c));
         }
     }
 }
@@ -236,50 +256,65 @@ unsafe fn log_softmax_row<S: Simd>(s: S, src: *const f32, dst: *mut f32, n: usiz
     unsafe {
         let m = max_pass(s, src, n);
         if m.is_finite() {
-            let total = exp_sum_pass::<S, false>(s, src, core::ptr::null_mut(), n, m);
+            let total = exp_sum_pass::<S, false, false>(s, src, core::ptr::null_mut(), n, m, 1.0);
             if total.is_nan() {
                 fill(dst, n, f32::NAN);
             } else {
-                shift_pass(s, src, dst, n, m, libm::log(total) as f32);
+                let (mv, cv) = (s.splat_f32s(m), s.splat_f32s(libm::log(total) as f32));
+                map1(s, src, dst, n, |x| s.sub_f32s(s.sub_f32s(x, mv), cv));
             }
         } else {
-            special_row::<true>(src, dst, n, m);
+            nonfinite_row::<true>(src, dst, n, m, f32::INFINITY);
         }
     }
 }
 
-/// A row whose max is not finite: NaN anywhere → all NaN; `+∞` entries share
-/// the mass (`1/k`, log `−ln k`), the rest get `0` (log `−∞`); a fully
-/// masked row (max `−∞`) gives `0` (log `−∞`). Scalar: these rows are rare
-/// and their results are exact.
+/// A row whose extreme `m` (its max, or its min for a negative temperature)
+/// is not finite. NaN anywhere → all NaN. If `m` is the `dominant` infinity
+/// (`+∞` for a max, `−∞` for a min), the entries equal to it share the mass;
+/// otherwise the row is fully masked: all `0` (log: `−∞`). Scalar: these
+/// rows are rare and their results are exact.
 #[inline(never)]
-unsafe fn special_row<const LOG: bool>(src: *const f32, dst: *mut f32, n: usize, m: f32) {
-    // SAFETY (whole body): `src`/`dst` valid for `n` reads/writes; each `dst[i]`
-    // is written only after `src[i]` was read, so in-place is fine.
+pub(crate) unsafe fn nonfinite_row<const LOG: bool>(
+    src: *const f32,
+    dst: *mut f32,
+    n: usize,
+    m: f32,
+    dominant: f32,
+) {
+    // SAFETY (whole body): the caller's contract, forwarded.
     unsafe {
         if m.is_nan() || any_nan(src, n) {
-            return fill(dst, n, f32::NAN);
-        }
-        let (hit, miss) = if m == f32::INFINITY {
-            let k = (0..n).filter(|&i| *src.add(i) == f32::INFINITY).count() as f64;
-            if LOG { (-libm::log(k) as f32, f32::NEG_INFINITY) } else { ((1.0 / k) as f32, 0.0) }
+            fill(dst, n, f32::NAN);
+        } else if m == dominant {
+            share::<LOG>(src, dst, n, m);
         } else {
-            // Fully masked: every entry is −∞ and none is a maximum to share.
-            (0.0, if LOG { f32::NEG_INFINITY } else { 0.0 })
-        };
-        for i in 0..n {
-            let x = *src.add(i);
-            *dst.add(i) = if m == f32::INFINITY && x == f32::INFINITY { hit } else { miss };
+            fill(dst, n, if LOG { f32::NEG_INFINITY } else { 0.0 });
         }
     }
 }
 
-unsafe fn any_nan(src: *const f32, n: usize) -> bool {
+/// The limit of a row with `k ≥ 1` entries equal to `winner` and no NaN:
+/// `1/k` there (log: `−ln k`), `0` elsewhere (log: `−∞`). Each `dst[i]` is
+/// written after `src[i]` was read, so in-place is fine.
+pub(crate) unsafe fn share<const LOG: bool>(src: *const f32, dst: *mut f32, n: usize, winner: f32) {
+    // SAFETY (whole body): `src`/`dst` valid for `n` reads/writes (caller).
+    unsafe {
+        let k = (0..n).filter(|&i| *src.add(i) == winner).count() as f64;
+        let (hit, miss) =
+            if LOG { (-libm::log(k) as f32, f32::NEG_INFINITY) } else { ((1.0 / k) as f32, 0.0) };
+        for i in 0..n {
+            *dst.add(i) = if *src.add(i) == winner { hit } else { miss };
+        }
+    }
+}
+
+pub(crate) unsafe fn any_nan(src: *const f32, n: usize) -> bool {
     // SAFETY: `src` valid for `n` reads (caller).
     (0..n).any(|i| unsafe { (*src.add(i)).is_nan() })
 }
 
-unsafe fn fill(dst: *mut f32, n: usize, v: f32) {
+pub(crate) unsafe fn fill(dst: *mut f32, n: usize, v: f32) {
     for i in 0..n {
         // SAFETY: `dst` valid for `n` writes (caller).
         unsafe { *dst.add(i) = v };
@@ -287,21 +322,27 @@ unsafe fn fill(dst: *mut f32, n: usize, v: f32) {
 }
 
 #[inline(always)]
-unsafe fn load<S: Simd>(p: *const f32) -> S::f32s {
+pub(crate) unsafe fn load<S: Simd>(p: *const f32) -> S::f32s {
     // SAFETY: the caller guarantees `F32_LANES` readable floats at `p`.
     unsafe { (p as *const S::f32s).read_unaligned() }
 }
 
 #[inline(always)]
-unsafe fn store<S: Simd>(p: *mut f32, v: S::f32s) {
+pub(crate) unsafe fn store<S: Simd>(p: *mut f32, v: S::f32s) {
     // SAFETY: the caller guarantees `F32_LANES` writable floats at `p`.
     unsafe { (p as *mut S::f32s).write_unaligned(v) }
+}
+
+/// The lanes `0..rem` as a mask.
+#[inline(always)]
+pub(crate) fn tail_mask<S: Simd>(s: S, rem: usize) -> S::m32s {
+    s.mask_between_m32s(0, rem as u32).mask()
 }
 
 /// The `rem < F32_LANES` trailing floats at `p` as one vector, the missing
 /// lanes set to `fill`.
 #[inline(always)]
-unsafe fn load_tail<S: Simd>(s: S, p: *const f32, rem: usize, fill: f32) -> S::f32s {
+pub(crate) unsafe fn load_tail<S: Simd>(s: S, p: *const f32, rem: usize, fill: f32) -> S::f32s {
     let mask = s.mask_between_m32s(0, rem as u32);
     // SAFETY: the masked load touches only the `rem` active lanes, which the
     // caller guarantees are readable.
@@ -310,138 +351,149 @@ unsafe fn load_tail<S: Simd>(s: S, p: *const f32, rem: usize, fill: f32) -> S::f
 }
 
 #[inline(always)]
-unsafe fn store_tail<S: Simd>(s: S, p: *mut f32, rem: usize, v: S::f32s) {
+pub(crate) unsafe fn store_tail<S: Simd>(s: S, p: *mut f32, rem: usize, v: S::f32s) {
     let mask = s.mask_between_m32s(0, rem as u32);
     // SAFETY: the masked store writes only the `rem` active lanes, which the
     // caller guarantees are writable.
     unsafe { s.mask_store_ptr_f32s(mask, p, v) }
 }
 
-/// Max of `n ≥ 1` floats at `src`. NaN inputs may or may not show in the
-/// result; callers detect NaN elsewhere.
+/// Max (or, with `MIN`, min) of `n ≥ 1` floats at `src`. NaN inputs may or
+/// may not show in the result; callers detect NaN elsewhere.
 #[inline(always)]
-unsafe fn max_pass<S: Simd>(s: S, src: *const f32, n: usize) -> f32 {
+pub(crate) unsafe fn extreme_pass<S: Simd, const MIN: bool>(s: S, src: *const f32, n: usize) -> f32 {
     let l = S::F32_LANES;
-    let ninf = s.splat_f32s(f32::NEG_INFINITY);
-    let (mut a0, mut a1, mut a2, mut a3) = (ninf, ninf, ninf, ninf);
+    let init = if MIN { f32::INFINITY } else { f32::NEG_INFINITY };
+    let op = |a, b| if MIN { s.min_f32s(a, b) } else { s.max_f32s(a, b) };
+    let iv = s.splat_f32s(init);
+    let (mut a0, mut a1, mut a2, mut a3) = (iv, iv, iv, iv);
     let mut i = 0;
     // SAFETY (all loads): indices stay below `n`, `src` valid for `n` reads.
     unsafe {
         while i + 4 * l <= n {
-            a0 = s.max_f32s(a0, load::<S>(src.add(i)));
-            a1 = s.max_f32s(a1, load::<S>(src.add(i + l)));
-            a2 = s.max_f32s(a2, load::<S>(src.add(i + 2 * l)));
-            a3 = s.max_f32s(a3, load::<S>(src.add(i + 3 * l)));
+            a0 = op(a0, load::<S>(src.add(i)));
+            a1 = op(a1, load::<S>(src.add(i + l)));
+            a2 = op(a2, load::<S>(src.add(i + 2 * l)));
+            a3 = op(a3, load::<S>(src.add(i + 3 * l)));
             i += 4 * l;
         }
         while i + l <= n {
-            a0 = s.max_f32s(a0, load::<S>(src.add(i)));
+            a0 = op(a0, load::<S>(src.add(i)));
             i += l;
         }
         if i < n {
-            a1 = s.max_f32s(a1, load_tail(s, src.add(i), n - i, f32::NEG_INFINITY));
+            a1 = op(a1, load_tail(s, src.add(i), n - i, init));
         }
     }
-    s.reduce_max_f32s(s.max_f32s(s.max_f32s(a0, a1), s.max_f32s(a2, a3)))
+    let v = op(op(a0, a1), op(a2, a3));
+    if MIN { s.reduce_min_f32s(v) } else { s.reduce_max_f32s(v) }
 }
 
-/// `Σ e^(x−m)` over `n` floats at `src` (`m` finite, `≥` every input), also
-/// storing each `e^(x−m)` to `dst` when `STORE`. Returns NaN iff an input is NaN.
+/// Max of `n ≥ 1` floats at `src`.
 #[inline(always)]
-unsafe fn exp_sum_pass<S: Simd, const STORE: bool>(
+pub(crate) unsafe fn max_pass<S: Simd>(s: S, src: *const f32, n: usize) -> f32 {
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { extreme_pass::<S, false>(s, src, n) }
+}
+
+/// `Σ f` over `n` elements, where `full(i)` gives the vector at element `i`
+/// and `tail(i, rem)` the last partial vector with inactive lanes `0`.
+/// Blocked: four f32 vector accumulators take at most 16 additions per lane,
+/// then the block goes into an f64 total, so the error does not grow with `n`.
+#[inline(always)]
+pub(crate) fn blocked_sum<S: Simd>(
+    s: S,
+    n: usize,
+    mut full: impl FnMut(usize) -> S::f32s,
+    mut tail: impl FnMut(usize, usize) -> S::f32s,
+) -> f64 {
+    let l = S::F32_LANES;
+    let zero = s.splat_f32s(0.0);
+    let n_vec = n - n % l;
+    let mut total = 0.0f64;
+    let mut i = 0;
+    while i < n_vec {
+        let end = n_vec.min(i + SUM_BLOCK_VECTORS * l);
+        let (mut a0, mut a1, mut a2, mut a3) = (zero, zero, zero, zero);
+        while i + 4 * l <= end {
+            a0 = s.add_f32s(a0, full(i));
+            a1 = s.add_f32s(a1, full(i + l));
+            a2 = s.add_f32s(a2, full(i + 2 * l));
+            a3 = s.add_f32s(a3, full(i + 3 * l));
+            i += 4 * l;
+        }
+        while i < end {
+            a0 = s.add_f32s(a0, full(i));
+            i += l;
+        }
+        total += s.reduce_sum_f32s(s.add_f32s(s.add_f32s(a0, a1), s.add_f32s(a2, a3))) as f64;
+    }
+    if i < n {
+        total += s.reduce_sum_f32s(tail(i, n - i)) as f64;
+    }
+    total
+}
+
+/// `Σ e^((x−m)·α)` over `n` floats at `src` (`(x−m)·α ≤ 0` for every
+/// input), also storing each term to `dst` when `STORE`; `α` is used only
+/// when `SCALED`. Returns NaN iff an input is NaN.
+#[inline(always)]
+pub(crate) unsafe fn exp_sum_pass<S: Simd, const STORE: bool, const SCALED: bool>(
     s: S,
     src: *const f32,
     dst: *mut f32,
     n: usize,
     m: f32,
+    alpha: f32,
 ) -> f64 {
-    let l = S::F32_LANES;
-    let mv = s.splat_f32s(m);
-    let zero = s.splat_f32s(0.0);
-    let n_vec = n - n % l;
-    let mut total = 0.0f64;
-    let mut i = 0;
-    // SAFETY (all accesses): indices stay below `n`; `src`/`dst` valid for `n`
-    // reads/writes, equal or disjoint; each element is read before written.
-    unsafe {
-        let step = |i: usize| -> S::f32s {
-            let e = exp_nonpos(s, s.sub_f32s(load::<S>(src.add(i)), mv));
+    let (mv, av) = (s.splat_f32s(m), s.splat_f32s(alpha));
+    let term = |x: S::f32s| {
+        let d = s.sub_f32s(x, mv);
+        exp_nonpos(s, if SCALED { s.mul_f32s(d, av) } else { d })
+    };
+    // SAFETY (all accesses): `blocked_sum` passes indices with a full vector
+    // (or `rem` lanes) inside `n`; `src`/`dst` valid for `n`, equal or
+    // disjoint, each element read before it is written.
+    blocked_sum(
+        s,
+        n,
+        |i| unsafe {
+            let e = term(load::<S>(src.add(i)));
             if STORE {
                 store::<S>(dst.add(i), e);
             }
             e
-        };
-        while i < n_vec {
-            let end = n_vec.min(i + SUM_BLOCK_VECTORS * l);
-            let (mut a0, mut a1, mut a2, mut a3) = (zero, zero, zero, zero);
-            while i + 4 * l <= end {
-                a0 = s.add_f32s(a0, step(i));
-                a1 = s.add_f32s(a1, step(i + l));
-                a2 = s.add_f32s(a2, step(i + 2 * l));
-                a3 = s.add_f32s(a3, step(i + 3 * l));
-                i += 4 * l;
-            }
-            while i < end {
-                a0 = s.add_f32s(a0, step(i));
-                i += l;
-            }
-            let block = s.add_f32s(s.add_f32s(a0, a1), s.add_f32s(a2, a3));
-            total += s.reduce_sum_f32s(block) as f64;
-        }
-        if i < n {
-            let rem = n - i;
-            // Inactive lanes load −∞, whose exp is exactly 0.
-            let x = load_tail(s, src.add(i), rem, f32::NEG_INFINITY);
-            let e = exp_nonpos(s, s.sub_f32s(x, mv));
+        },
+        |i, rem| unsafe {
+            // Inactive lanes load −∞ (+∞ when α < 0), whose term is exactly 0.
+            let pad = if alpha < 0.0 { f32::INFINITY } else { f32::NEG_INFINITY };
+            let e = term(load_tail(s, src.add(i), rem, pad));
             if STORE {
                 store_tail(s, dst.add(i), rem, e);
             }
-            total += s.reduce_sum_f32s(e) as f64;
-        }
-    }
-    total
+            e
+        },
+    )
 }
 
-/// `dst *= c` over `n` floats.
+/// `dst = f(src)` elementwise over `n` floats (`src`/`dst` equal or disjoint).
 #[inline(always)]
-unsafe fn scale_pass<S: Simd>(s: S, dst: *mut f32, n: usize, c: f32) {
+pub(crate) unsafe fn map1<S: Simd>(
+    s: S,
+    src: *const f32,
+    dst: *mut f32,
+    n: usize,
+    f: impl Fn(S::f32s) -> S::f32s,
+) {
     let l = S::F32_LANES;
-    let cv = s.splat_f32s(c);
-    let mut i = 0;
-    // SAFETY (all accesses): indices stay below `n`, `dst` valid for `n`.
-    unsafe {
-        while i + 4 * l <= n {
-            for j in 0..4 {
-                let p = dst.add(i + j * l);
-                store::<S>(p, s.mul_f32s(load::<S>(p), cv));
-            }
-            i += 4 * l;
-        }
-        while i + l <= n {
-            let p = dst.add(i);
-            store::<S>(p, s.mul_f32s(load::<S>(p), cv));
-            i += l;
-        }
-        if i < n {
-            let p = dst.add(i);
-            store_tail(s, p, n - i, s.mul_f32s(load_tail(s, p, n - i, 0.0), cv));
-        }
-    }
-}
-
-/// `dst = (src − m) − c` over `n` floats (`src`/`dst` equal or disjoint).
-#[inline(always)]
-unsafe fn shift_pass<S: Simd>(s: S, src: *const f32, dst: *mut f32, n: usize, m: f32, c: f32) {
-    let l = S::F32_LANES;
-    let (mv, cv) = (s.splat_f32s(m), s.splat_f32s(c));
-    let f = |x: S::f32s| s.sub_f32s(s.sub_f32s(x, mv), cv);
     let mut i = 0;
     // SAFETY (all accesses): indices stay below `n`; each element is read
     // before it is written.
     unsafe {
         while i + 4 * l <= n {
-            for j in 0..4 {
-                store::<S>(dst.add(i + j * l), f(load::<S>(src.add(i + j * l))));
+            let v = [0, 1, 2, 3].map(|j| f(load::<S>(src.add(i + j * l))));
+            for (j, v) in v.into_iter().enumerate() {
+                store::<S>(dst.add(i + j * l), v);
             }
             i += 4 * l;
         }
@@ -451,6 +503,31 @@ unsafe fn shift_pass<S: Simd>(s: S, src: *const f32, dst: *mut f32, n: usize, m:
         }
         if i < n {
             store_tail(s, dst.add(i), n - i, f(load_tail(s, src.add(i), n - i, 0.0)));
+        }
+    }
+}
+
+/// `dst = f(a, b)` elementwise over `n` floats (`dst` disjoint from `a`, `b`).
+#[inline(always)]
+pub(crate) unsafe fn map2<S: Simd>(
+    s: S,
+    a: *const f32,
+    b: *const f32,
+    dst: *mut f32,
+    n: usize,
+    f: impl Fn(S::f32s, S::f32s) -> S::f32s,
+) {
+    let l = S::F32_LANES;
+    let mut i = 0;
+    // SAFETY (all accesses): indices stay below `n`, all three valid for `n`.
+    unsafe {
+        while i + l <= n {
+            store::<S>(dst.add(i), f(load::<S>(a.add(i)), load::<S>(b.add(i))));
+            i += l;
+        }
+        if i < n {
+            let r = n - i;
+            store_tail(s, dst.add(i), r, f(load_tail(s, a.add(i), r, 0.0), load_tail(s, b.add(i), r, 0.0)));
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `simd-softmax-kernels`: the no_std SIMD kernels behind `simd-softmax`.
 //!
 //! The algorithm lives once, in [`generic`], written against pulp's `Simd`
-//! trait; [`exp`] holds the vector exponential it uses. Each instruction set
+//! trait; [`math`] holds the vector exp and ln it uses. Each instruction set
 //! is a thin module that only knows how to obtain its SIMD token:
 //! [`scalar`], `x86_64::{avx2, avx512}`, `aarch64::neon`, and [`portable`]
 //! (pulp's 4/8/16-lane portable types, used by tests to exercise the lane and
@@ -11,7 +11,7 @@
 #![no_std]
 #![warn(missing_docs)]
 
-pub mod exp;
+pub mod math;
 pub mod generic;
 pub mod portable;
 pub mod scalar;
