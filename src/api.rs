@@ -4,14 +4,30 @@
 //! [`Softmax::new`]).
 
 use crate::dispatch::with_kernel;
-use crate::{Error, Softmax};
+use crate::{Anchor, Error, Softmax};
 
 fn check_len(input: usize, output: usize) -> Result<(), Error> {
-    if input == output { Ok(()) } else { Err(Error::LengthMismatch { input, output }) }
+    if input == output {
+        Ok(())
+    } else {
+        Err(Error::LengthMismatch { input, output })
+    }
+}
+
+fn check_alpha(alpha: f32) -> Result<(), Error> {
+    if alpha.is_nan() {
+        Err(Error::NanAlpha)
+    } else {
+        Ok(())
+    }
 }
 
 fn check_rows(len: usize, row_len: usize) -> Result<(), Error> {
-    if row_len > 0 && len % row_len == 0 { Ok(()) } else { Err(Error::InvalidRowLen { len, row_len }) }
+    if row_len > 0 && len % row_len == 0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidRowLen { len, row_len })
+    }
 }
 
 impl Softmax {
@@ -84,7 +100,12 @@ impl Softmax {
     /// assert_eq!(y, [0.5; 4]);
     /// # Ok::<(), simd_softmax::Error>(())
     /// ```
-    pub fn softmax_rows(&self, input: &[f32], output: &mut [f32], row_len: usize) -> Result<(), Error> {
+    pub fn softmax_rows(
+        &self,
+        input: &[f32],
+        output: &mut [f32],
+        row_len: usize,
+    ) -> Result<(), Error> {
         check_len(input.len(), output.len())?;
         check_rows(input.len(), row_len)?;
         with_kernel!(self.imp, k => k.softmax_rows(input, output, row_len));
@@ -113,7 +134,12 @@ impl Softmax {
     /// assert!(y.iter().all(|v| (v + std::f32::consts::LN_2).abs() < 1e-6));
     /// # Ok::<(), simd_softmax::Error>(())
     /// ```
-    pub fn log_softmax_rows(&self, input: &[f32], output: &mut [f32], row_len: usize) -> Result<(), Error> {
+    pub fn log_softmax_rows(
+        &self,
+        input: &[f32],
+        output: &mut [f32],
+        row_len: usize,
+    ) -> Result<(), Error> {
         check_len(input.len(), output.len())?;
         check_rows(input.len(), row_len)?;
         with_kernel!(self.imp, k => k.log_softmax_rows(input, output, row_len));
@@ -131,6 +157,193 @@ impl Softmax {
     pub fn log_softmax_rows_in_place(&self, data: &mut [f32], row_len: usize) -> Result<(), Error> {
         check_rows(data.len(), row_len)?;
         with_kernel!(self.imp, k => k.log_softmax_rows_in_place(data, row_len));
+        Ok(())
+    }
+
+    /// `output = softmax(alpha · input)`: `alpha` is the inverse temperature.
+    /// Exact limits: `+∞` shares the mass among the tied maxima, `0` gives
+    /// the uniform `1/N`, negative values give the softmin, `−∞` shares
+    /// among the tied minima. A NaN `alpha` is [`Error::NanAlpha`].
+    ///
+    /// ```
+    /// let sm = simd_softmax::Softmax::new();
+    /// let x = [1.0f32, 3.0, 3.0];
+    /// let mut y = [0.0f32; 3];
+    /// sm.softmax_scaled(&x, &mut y, f32::INFINITY)?;
+    /// assert_eq!(y, [0.0, 0.5, 0.5]);
+    /// sm.softmax_scaled(&x, &mut y, 0.0)?;
+    /// assert_eq!(y, [1.0 / 3.0; 3]);
+    /// # Ok::<(), simd_softmax::Error>(())
+    /// ```
+    pub fn softmax_scaled(
+        &self,
+        input: &[f32],
+        output: &mut [f32],
+        alpha: f32,
+    ) -> Result<(), Error> {
+        check_len(input.len(), output.len())?;
+        check_alpha(alpha)?;
+        with_kernel!(self.imp, k => k.softmax_scaled(input, output, alpha));
+        Ok(())
+    }
+
+    /// [`Softmax::softmax_scaled`] of each `row_len`-long row.
+    ///
+    /// ```
+    /// let mut y = [0.0f32; 4];
+    /// simd_softmax::Softmax::new().softmax_scaled_rows(&[0.0, 1.0, 5.0, 2.0], &mut y, 2, -f32::INFINITY)?;
+    /// assert_eq!(y, [1.0, 0.0, 0.0, 1.0]);
+    /// # Ok::<(), simd_softmax::Error>(())
+    /// ```
+    pub fn softmax_scaled_rows(
+        &self,
+        input: &[f32],
+        output: &mut [f32],
+        row_len: usize,
+        alpha: f32,
+    ) -> Result<(), Error> {
+        check_len(input.len(), output.len())?;
+        check_rows(input.len(), row_len)?;
+        check_alpha(alpha)?;
+        with_kernel!(self.imp, k => k.softmax_scaled_rows(input, output, row_len, alpha));
+        Ok(())
+    }
+
+    /// The backward pass: `dx = Jᵀ dy = y ⊙ (dy − ⟨dy, y⟩)` for `y = softmax(x)`.
+    ///
+    /// ```
+    /// let y = [0.25f32, 0.75];
+    /// let mut dx = [0.0f32; 2];
+    /// simd_softmax::Softmax::new().softmax_backward(&y, &[1.0, 0.0], &mut dx)?;
+    /// assert!((dx[0] - 0.1875).abs() < 1e-7 && (dx[1] + 0.1875).abs() < 1e-7);
+    /// # Ok::<(), simd_softmax::Error>(())
+    /// ```
+    pub fn softmax_backward(&self, y: &[f32], dy: &[f32], dx: &mut [f32]) -> Result<(), Error> {
+        if y.len() != dy.len() || y.len() != dx.len() {
+            return Err(Error::GradientLength {
+                y: y.len(),
+                dy: dy.len(),
+                dx: dx.len(),
+            });
+        }
+        with_kernel!(self.imp, k => k.softmax_backward(y, dy, dx));
+        Ok(())
+    }
+
+    /// The Jacobian `J = diag(y) − y yᵀ` of the softmax at `y`, `N×N` row-major.
+    ///
+    /// ```
+    /// let mut j = [0.0f32; 4];
+    /// simd_softmax::Softmax::new().jacobian(&[0.5, 0.5], &mut j)?;
+    /// assert_eq!(j, [0.25, -0.25, -0.25, 0.25]);
+    /// # Ok::<(), simd_softmax::Error>(())
+    /// ```
+    pub fn jacobian(&self, y: &[f32], out: &mut [f32]) -> Result<(), Error> {
+        let n = y.len();
+        let expected = n.checked_mul(n);
+        if expected != Some(out.len()) {
+            return Err(Error::JacobianSize {
+                n,
+                expected,
+                output: out.len(),
+            });
+        }
+        with_kernel!(self.imp, k => k.jacobian(y, out));
+        Ok(())
+    }
+
+    /// The inverse of the softmax: `out = ln p + c`, with `c` fixed by
+    /// `anchor`. Zeros give `−∞` (an error with [`Anchor::ZeroMean`] or at
+    /// the anchored component); negative, NaN or `+∞` entries are
+    /// [`Error::InvalidProbability`].
+    ///
+    /// ```
+    /// use simd_softmax::{Anchor, Softmax};
+    /// let mut x = [0.0f32; 3];
+    /// Softmax::new().logits_from_probs(&[0.5, 0.25, 0.25], &mut x, Anchor::Component(1))?;
+    /// assert_eq!(x[1], 0.0);
+    /// assert!((x[0] - std::f32::consts::LN_2).abs() < 1e-6);
+    /// # Ok::<(), simd_softmax::Error>(())
+    /// ```
+    pub fn logits_from_probs(
+        &self,
+        p: &[f32],
+        out: &mut [f32],
+        anchor: Anchor,
+    ) -> Result<(), Error> {
+        check_len(p.len(), out.len())?;
+        let scan = with_kernel!(self.imp, k => k.scan_probs(p));
+        if scan.invalid {
+            let index = p
+                .iter()
+                .position(|v| !(*v >= 0.0 && *v < f32::INFINITY))
+                .unwrap_or(0);
+            return Err(Error::InvalidProbability { index });
+        }
+        match anchor {
+            Anchor::Component(index) if index >= p.len() => {
+                return Err(Error::AnchorOutOfRange {
+                    index,
+                    len: p.len(),
+                });
+            }
+            Anchor::Component(index) if p[index] == 0.0 => {
+                return Err(Error::ZeroProbability { index });
+            }
+            Anchor::ZeroMean if scan.zero => {
+                let index = p.iter().position(|v| *v == 0.0).unwrap_or(0);
+                return Err(Error::ZeroProbability { index });
+            }
+            _ => {}
+        }
+        with_kernel!(self.imp, k => k.logits_from_probs(p, out, anchor));
+        Ok(())
+    }
+
+    /// Superposition: `output = softmax(Σ_k α_k x_k)` for `terms = [(α_k, x_k)]`,
+    /// which equals the normalized `⊙_k softmax(x_k)^α_k`. One pass over the
+    /// terms, no temporary. Every term must match the output's length; a NaN
+    /// weight is [`Error::NanAlpha`]; no terms give the uniform distribution.
+    ///
+    /// ```
+    /// // Classifier-free guidance: softmax(u + g·(c − u)) = softmax((1−g)·u + g·c).
+    /// let (u, c, g) = ([0.0f32, 1.0, 2.0], [0.0f32, 2.0, 1.0], 3.0);
+    /// let mut y = [0.0f32; 3];
+    /// simd_softmax::Softmax::new().softmax_of_combination(&[(1.0 - g, &u), (g, &c)], &mut y)?;
+    /// assert!(y[1] > y[0] && y[0] > y[2]); // logits (1−g)·u + g·c = [0, 4, −1]
+    /// # Ok::<(), simd_softmax::Error>(())
+    /// ```
+    pub fn softmax_of_combination(
+        &self,
+        terms: &[(f32, &[f32])],
+        output: &mut [f32],
+    ) -> Result<(), Error> {
+        for (term, &(alpha, x)) in terms.iter().enumerate() {
+            check_alpha(alpha)?;
+            if x.len() != output.len() {
+                return Err(Error::TermLength {
+                    term,
+                    len: x.len(),
+                    expected: output.len(),
+                });
+            }
+        }
+        with_kernel!(self.imp, k => k.softmax_of_combination(terms, output));
+        Ok(())
+    }
+
+    /// The logistic sigmoid `1 / (1 + e^(−z))`, the 2-class softmax:
+    /// `softmax([a, b])[0] == sigmoid(a − b)`. Stable for any `|z|`.
+    ///
+    /// ```
+    /// let mut y = [0.0f32; 3];
+    /// simd_softmax::Softmax::new().sigmoid(&[0.0, f32::INFINITY, -1e30], &mut y)?;
+    /// assert_eq!(y, [0.5, 1.0, 0.0]);
+    /// # Ok::<(), simd_softmax::Error>(())
+    /// ```
+    pub fn sigmoid(&self, input: &[f32], output: &mut [f32]) -> Result<(), Error> {
+        check_len(input.len(), output.len())?;
+        with_kernel!(self.imp, k => k.sigmoid(input, output));
         Ok(())
     }
 }
@@ -241,4 +454,107 @@ pub fn log_softmax_rows(input: &[f32], output: &mut [f32], row_len: usize) -> Re
 /// ```
 pub fn log_softmax_rows_in_place(data: &mut [f32], row_len: usize) -> Result<(), Error> {
     Softmax::new().log_softmax_rows_in_place(data, row_len)
+}
+
+/// `output = softmax(alpha · input)` on the default backend; see
+/// [`Softmax::softmax_scaled`] for the limits.
+///
+/// ```
+/// // Temperature sampling: alpha = 1 / T.
+/// let logits = [2.0f32, 1.0, 0.1];
+/// let (mut hot, mut cold) = ([0.0f32; 3], [0.0f32; 3]);
+/// simd_softmax::softmax_scaled(&logits, &mut hot, 1.0 / 2.0)?;   // T = 2
+/// simd_softmax::softmax_scaled(&logits, &mut cold, 1.0 / 0.5)?;  // T = 0.5
+/// assert!(cold[0] > hot[0]);
+/// # Ok::<(), simd_softmax::Error>(())
+/// ```
+pub fn softmax_scaled(input: &[f32], output: &mut [f32], alpha: f32) -> Result<(), Error> {
+    Softmax::new().softmax_scaled(input, output, alpha)
+}
+
+/// [`softmax_scaled`] of each `row_len`-long row, default backend.
+///
+/// ```
+/// let mut y = [0.0f32; 4];
+/// simd_softmax::softmax_scaled_rows(&[1.0, 2.0, 3.0, 3.0], &mut y, 2, f32::INFINITY)?;
+/// assert_eq!(y, [0.0, 1.0, 0.5, 0.5]);
+/// # Ok::<(), simd_softmax::Error>(())
+/// ```
+pub fn softmax_scaled_rows(
+    input: &[f32],
+    output: &mut [f32],
+    row_len: usize,
+    alpha: f32,
+) -> Result<(), Error> {
+    Softmax::new().softmax_scaled_rows(input, output, row_len, alpha)
+}
+
+/// The backward pass `dx = y ⊙ (dy − ⟨dy, y⟩)`, default backend.
+///
+/// ```
+/// // Cross-entropy backward through softmax: dL/dx = y − onehot.
+/// let x = [1.0f32, 2.0, 3.0];
+/// let mut y = [0.0f32; 3];
+/// simd_softmax::softmax(&x, &mut y)?;
+/// let dy = [0.0, -1.0 / y[1], 0.0]; // dL/dy for L = −ln y[1]
+/// let mut dx = [0.0f32; 3];
+/// simd_softmax::softmax_backward(&y, &dy, &mut dx)?;
+/// assert!((dx[1] - (y[1] - 1.0)).abs() < 1e-6 && (dx[0] - y[0]).abs() < 1e-6);
+/// # Ok::<(), simd_softmax::Error>(())
+/// ```
+pub fn softmax_backward(y: &[f32], dy: &[f32], dx: &mut [f32]) -> Result<(), Error> {
+    Softmax::new().softmax_backward(y, dy, dx)
+}
+
+/// The Jacobian `diag(y) − y yᵀ`, `N×N` row-major, default backend.
+///
+/// ```
+/// let mut j = [0.0f32; 9];
+/// simd_softmax::jacobian(&[0.2, 0.3, 0.5], &mut j)?;
+/// for row in j.chunks(3) {
+///     assert!(row.iter().sum::<f32>().abs() < 1e-7); // rows sum to 0
+/// }
+/// # Ok::<(), simd_softmax::Error>(())
+/// ```
+pub fn jacobian(y: &[f32], out: &mut [f32]) -> Result<(), Error> {
+    Softmax::new().jacobian(y, out)
+}
+
+/// The inverse `x = ln p + c`, default backend; see [`Softmax::logits_from_probs`].
+///
+/// ```
+/// use simd_softmax::{logits_from_probs, Anchor};
+/// let mut x = [0.0f32; 2];
+/// logits_from_probs(&[0.5, 0.5], &mut x, Anchor::ZeroMean)?;
+/// assert_eq!(x, [0.0, 0.0]);
+/// # Ok::<(), simd_softmax::Error>(())
+/// ```
+pub fn logits_from_probs(p: &[f32], out: &mut [f32], anchor: Anchor) -> Result<(), Error> {
+    Softmax::new().logits_from_probs(p, out, anchor)
+}
+
+/// `softmax(Σ_k α_k x_k)`, default backend; see [`Softmax::softmax_of_combination`].
+///
+/// ```
+/// // Product of experts: softmax(a + b) ∝ softmax(a) ⊙ softmax(b).
+/// let (a, b) = ([0.0f32, 1.0], [1.0f32, 0.0]);
+/// let mut y = [0.0f32; 2];
+/// simd_softmax::softmax_of_combination(&[(1.0, &a), (1.0, &b)], &mut y)?;
+/// assert_eq!(y, [0.5, 0.5]);
+/// # Ok::<(), simd_softmax::Error>(())
+/// ```
+pub fn softmax_of_combination(terms: &[(f32, &[f32])], output: &mut [f32]) -> Result<(), Error> {
+    Softmax::new().softmax_of_combination(terms, output)
+}
+
+/// The logistic sigmoid, default backend.
+///
+/// ```
+/// let mut y = [0.0f32; 1];
+/// simd_softmax::sigmoid(&[2.0], &mut y)?;
+/// assert!((y[0] - 1.0 / (1.0 + (-2.0f32).exp())).abs() < 1e-7);
+/// # Ok::<(), simd_softmax::Error>(())
+/// ```
+pub fn sigmoid(input: &[f32], output: &mut [f32]) -> Result<(), Error> {
+    Softmax::new().sigmoid(input, output)
 }

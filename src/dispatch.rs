@@ -38,7 +38,12 @@ impl Backend {
     /// ```
     /// assert_eq!(simd_softmax::Backend::ALL.len(), 4);
     /// ```
-    pub const ALL: [Backend; 4] = [Backend::Scalar, Backend::Avx2, Backend::Avx512, Backend::Neon];
+    pub const ALL: [Backend; 4] = [
+        Backend::Scalar,
+        Backend::Avx2,
+        Backend::Avx512,
+        Backend::Neon,
+    ];
 
     /// The best backend this CPU runs (AVX-512 > AVX2 > scalar on x86-64,
     /// NEON > scalar on aarch64). Ignores `SIMD_SOFTMAX_BACKEND`.
@@ -82,8 +87,11 @@ impl Backend {
             Backend::Avx2 => (!simd_softmax_kernels::x86_64::avx2::is_available())
                 .then_some(missing_x86_feature(&["avx2", "fma"])),
             #[cfg(target_arch = "x86_64")]
-            Backend::Avx512 => (!simd_softmax_kernels::x86_64::avx512::is_available())
-                .then_some(missing_x86_feature(&["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl", "avx2", "fma"])),
+            Backend::Avx512 => (!simd_softmax_kernels::x86_64::avx512::is_available()).then_some(
+                missing_x86_feature(&[
+                    "avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl", "avx2", "fma",
+                ]),
+            ),
             #[cfg(not(target_arch = "x86_64"))]
             Backend::Avx2 | Backend::Avx512 => Some("not an x86-64 build"),
             #[cfg(target_arch = "aarch64")]
@@ -122,7 +130,9 @@ impl Backend {
         Backend::ALL
             .into_iter()
             .find(|b| b.name().eq_ignore_ascii_case(t))
-            .ok_or_else(|| Error::UnknownBackend { name: name.to_string() })
+            .ok_or_else(|| Error::UnknownBackend {
+                name: name.to_string(),
+            })
     }
 
     /// f32 lanes per vector of this backend.
@@ -155,7 +165,9 @@ fn missing_x86_feature(features: &[&'static str]) -> &'static str {
             } )*
         };
     }
-    check!("avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl", "avx2", "fma");
+    check!(
+        "avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl", "avx2", "fma"
+    );
     "CPU lacks a required feature"
 }
 
@@ -220,7 +232,10 @@ impl Softmax {
             Ok(sm) => sm,
             Err(e) => {
                 let sm = Softmax::detected();
-                eprintln!("simd-softmax: ignoring {BACKEND_ENV}: {e}; using {}", sm.backend());
+                eprintln!(
+                    "simd-softmax: ignoring {BACKEND_ENV}: {e}; using {}",
+                    sm.backend()
+                );
                 sm
             }
         })
@@ -236,14 +251,18 @@ impl Softmax {
     /// ```
     pub fn from_env() -> Result<Softmax, Error> {
         match std::env::var(BACKEND_ENV) {
-            Ok(name) if !name.trim().is_empty() => Softmax::with_backend(Backend::from_name(&name)?),
+            Ok(name) if !name.trim().is_empty() => {
+                Softmax::with_backend(Backend::from_name(&name)?)
+            }
             _ => Ok(Softmax::detected()),
         }
     }
 
     /// The engine for [`Backend::detect`].
     fn detected() -> Softmax {
-        Softmax::with_backend(Backend::detect()).unwrap_or(Softmax { imp: Imp::Scalar(scalar::new()) })
+        Softmax::with_backend(Backend::detect()).unwrap_or(Softmax {
+            imp: Imp::Scalar(scalar::new()),
+        })
     }
 
     /// An engine forced to `backend`; an error if this CPU or build lacks it.
@@ -272,7 +291,8 @@ impl Softmax {
             #[allow(unreachable_patterns)]
             _ => None,
         };
-        imp.map(|imp| Softmax { imp }).ok_or(unsupported("CPU lacks a required feature"))
+        imp.map(|imp| Softmax { imp })
+            .ok_or(unsupported("CPU lacks a required feature"))
     }
 
     /// The backend this engine runs.

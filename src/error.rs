@@ -32,6 +32,56 @@ pub enum Error {
         /// The row length asked for.
         row_len: usize,
     },
+    /// [`softmax_backward`](crate::softmax_backward): `y`, `dy` and `dx`
+    /// differ in length.
+    GradientLength {
+        /// Length of `y`.
+        y: usize,
+        /// Length of `dy`.
+        dy: usize,
+        /// Length of `dx`.
+        dx: usize,
+    },
+    /// [`jacobian`](crate::jacobian): the output is not `N×N` (or `N²`
+    /// overflows `usize`, then `expected` is `None`).
+    JacobianSize {
+        /// Length `N` of `y`.
+        n: usize,
+        /// `N²`, if it fits in `usize`.
+        expected: Option<usize>,
+        /// Length of the output slice.
+        output: usize,
+    },
+    /// A temperature or combination weight is NaN.
+    NanAlpha,
+    /// A combination term's length differs from the output's.
+    TermLength {
+        /// Index of the term.
+        term: usize,
+        /// Its length.
+        len: usize,
+        /// The output length.
+        expected: usize,
+    },
+    /// A probability is negative, NaN or `+∞`.
+    InvalidProbability {
+        /// Index of the first such entry.
+        index: usize,
+    },
+    /// A zero probability where the anchor needs a finite log: any zero with
+    /// [`Anchor::ZeroMean`](crate::Anchor::ZeroMean), or the anchored entry
+    /// itself with [`Anchor::Component`](crate::Anchor::Component).
+    ZeroProbability {
+        /// Index of the first such entry.
+        index: usize,
+    },
+    /// [`Anchor::Component`](crate::Anchor::Component)`(k)` with `k ≥ N`.
+    AnchorOutOfRange {
+        /// The component asked for.
+        index: usize,
+        /// The row length.
+        len: usize,
+    },
     /// The CPU (or this build's target) cannot run the requested backend.
     UnsupportedBackend {
         /// The backend asked for.
@@ -50,13 +100,72 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::LengthMismatch { input, output } => {
-                write!(f, "length mismatch: input has {input} elements, output has {output}")
+                write!(
+                    f,
+                    "length mismatch: input has {input} elements, output has {output}"
+                )
             }
             Error::InvalidRowLen { len, row_len } => {
-                write!(f, "row_len {row_len} must be > 0 and divide the buffer length {len}")
+                write!(
+                    f,
+                    "row_len {row_len} must be > 0 and divide the buffer length {len}"
+                )
+            }
+            Error::GradientLength { y, dy, dx } => {
+                write!(f, "length mismatch: y has {y} elements, dy {dy}, dx {dx}")
+            }
+            Error::JacobianSize {
+                n,
+                expected: Some(e),
+                output,
+            } => {
+                write!(
+                    f,
+                    "jacobian of {n} values needs an output of {e}, got {output}"
+                )
+            }
+            Error::JacobianSize {
+                n,
+                expected: None,
+                output,
+            } => {
+                write!(
+                    f,
+                    "jacobian of {n} values needs {n}² elements, which overflows usize (output has {output})"
+                )
+            }
+            Error::NanAlpha => f.write_str("alpha (temperature or combination weight) is NaN"),
+            Error::TermLength {
+                term,
+                len,
+                expected,
+            } => {
+                write!(
+                    f,
+                    "term {term} has {len} elements, the output has {expected}"
+                )
+            }
+            Error::InvalidProbability { index } => {
+                write!(f, "probability {index} is negative, NaN or infinite")
+            }
+            Error::ZeroProbability { index } => {
+                write!(
+                    f,
+                    "probability {index} is 0, so its logit is −∞ and the anchor is undefined"
+                )
+            }
+            Error::AnchorOutOfRange { index, len } => {
+                write!(
+                    f,
+                    "anchor component {index} is out of range for {len} values"
+                )
             }
             Error::UnsupportedBackend { backend, reason } => {
-                write!(f, "backend {} is not supported here: {reason}", backend.name())
+                write!(
+                    f,
+                    "backend {} is not supported here: {reason}",
+                    backend.name()
+                )
             }
             Error::UnknownBackend { name } => write!(
                 f,

@@ -31,3 +31,4 @@ pub mod reference;
 pub use api::*;
 pub use dispatch::{BACKEND_ENV, Backend, Softmax};
 pub use error::Error;
+pub use simd_softmax_kernels::Anchor;

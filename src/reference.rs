@@ -12,9 +12,16 @@
 pub fn softmax(x: &[f32]) -> Vec<f64> {
     match special(x) {
         Some(Special::Nan) => vec![f64::NAN; x.len()],
-        Some(Special::PosInf(k)) => {
-            x.iter().map(|&v| if v == f32::INFINITY { 1.0 / k as f64 } else { 0.0 }).collect()
-        }
+        Some(Special::PosInf(k)) => x
+            .iter()
+            .map(|&v| {
+                if v == f32::INFINITY {
+                    1.0 / k as f64
+                } else {
+                    0.0
+                }
+            })
+            .collect(),
         Some(Special::AllNegInf) => vec![0.0; x.len()],
         None => {
             let m = max(x);
@@ -36,7 +43,13 @@ pub fn log_softmax(x: &[f32]) -> Vec<f64> {
         Some(Special::Nan) => vec![f64::NAN; x.len()],
         Some(Special::PosInf(k)) => x
             .iter()
-            .map(|&v| if v == f32::INFINITY { -libm::log(k as f64) } else { f64::NEG_INFINITY })
+            .map(|&v| {
+                if v == f32::INFINITY {
+                    -libm::log(k as f64)
+                } else {
+                    f64::NEG_INFINITY
+                }
+            })
             .collect(),
         Some(Special::AllNegInf) => vec![f64::NEG_INFINITY; x.len()],
         None => {
@@ -71,7 +84,12 @@ pub fn logsumexp(x: &[f32]) -> f64 {
 /// assert_eq!(s, 0.5);
 /// ```
 pub fn logistic(z: f64) -> f64 {
-    if z >= 0.0 { 1.0 / (1.0 + libm::exp(-z)) } else { let e = libm::exp(z); e / (1.0 + e) }
+    if z >= 0.0 {
+        1.0 / (1.0 + libm::exp(-z))
+    } else {
+        let e = libm::exp(z);
+        e / (1.0 + e)
+    }
 }
 
 enum Special {
@@ -90,7 +108,9 @@ fn special(x: &[f32]) -> Option<Special> {
     if k > 0 {
         return Some(Special::PosInf(k));
     }
-    x.iter().all(|&v| v == f32::NEG_INFINITY).then_some(Special::AllNegInf)
+    x.iter()
+        .all(|&v| v == f32::NEG_INFINITY)
+        .then_some(Special::AllNegInf)
 }
 
 fn max(x: &[f32]) -> f64 {

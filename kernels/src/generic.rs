@@ -90,7 +90,10 @@ impl<S: Simd> Kernel<S> {
     /// `ln Σ e^x` (`−∞` for an empty slice).
     #[inline]
     pub fn logsumexp(self, input: &[f32]) -> f32 {
-        self.simd.vectorize(LogSumExp { src: input.as_ptr(), len: input.len() })
+        self.simd.vectorize(LogSumExp {
+            src: input.as_ptr(),
+            len: input.len(),
+        })
     }
 
     /// Softmax of each `row_len`-long row of `input` into `output`.
@@ -112,7 +115,11 @@ impl<S: Simd> Kernel<S> {
     /// Log-softmax of each `row_len`-long row of `input` into `output`.
     #[inline]
     pub fn log_softmax_rows(self, input: &[f32], output: &mut [f32], row_len: usize) {
-        assert_eq!(input.len(), output.len(), "log_softmax_rows: length mismatch");
+        assert_eq!(
+            input.len(),
+            output.len(),
+            "log_softmax_rows: length mismatch"
+        );
         check_rows(input.len(), row_len);
         self.log_softmax_rows_raw(input.as_ptr(), output.as_mut_ptr(), input.len(), row_len);
     }
@@ -130,7 +137,12 @@ impl<S: Simd> Kernel<S> {
         if len == 0 {
             return;
         }
-        self.simd.vectorize(Rows::<false> { src, dst, len, row_len });
+        self.simd.vectorize(Rows::<false> {
+            src,
+            dst,
+            len,
+            row_len,
+        });
     }
 
     #[inline]
@@ -138,12 +150,20 @@ impl<S: Simd> Kernel<S> {
         if len == 0 {
             return;
         }
-        self.simd.vectorize(Rows::<true> { src, dst, len, row_len });
+        self.simd.vectorize(Rows::<true> {
+            src,
+            dst,
+            len,
+            row_len,
+        });
     }
 }
 
 fn check_rows(len: usize, row_len: usize) {
-    assert!(row_len > 0 && len % row_len == 0, "row_len must be > 0 and divide the length");
+    assert!(
+        row_len > 0 && len % row_len == 0,
+        "row_len must be > 0 and divide the length"
+    );
 }
 
 /// Softmax (`LOG = false`) or log-softmax (`LOG = true`) over the rows of a
@@ -199,7 +219,8 @@ impl WithSimd for LogSumExp {
         unsafe {
             let m = max_pass(s, src, n);
             if m.is_finite() {
-                let total = exp_sum_pass::<S, false, false>(s, src, core::ptr::null_mut(), n, m, 1.0);
+                let total =
+                    exp_sum_pass::<S, false, false>(s, src, core::ptr::null_mut(), n, m, 1.0);
                 (m as f64 + libm::log(total)) as f32
             } else if m.is_nan() || any_nan(src, n) {
                 f32::NAN
@@ -222,7 +243,13 @@ pub(crate) unsafe fn softmax_row<S: Simd>(s: S, src: *const f32, dst: *mut f32, 
 
 /// [`softmax_row`] once the row max `m` is known.
 #[inline(always)]
-pub(crate) unsafe fn softmax_row_with_max<S: Simd>(s: S, src: *const f32, dst: *mut f32, n: usize, m: f32) {
+pub(crate) unsafe fn softmax_row_with_max<S: Simd>(
+    s: S,
+    src: *const f32,
+    dst: *mut f32,
+    n: usize,
+    m: f32,
+) {
     // SAFETY (whole body): the caller's contract, forwarded to the passes.
     unsafe {
         if m.is_finite() {
@@ -301,8 +328,11 @@ pub(crate) unsafe fn share<const LOG: bool>(src: *const f32, dst: *mut f32, n: u
     // SAFETY (whole body): `src`/`dst` valid for `n` reads/writes (caller).
     unsafe {
         let k = (0..n).filter(|&i| *src.add(i) == winner).count() as f64;
-        let (hit, miss) =
-            if LOG { (-libm::log(k) as f32, f32::NEG_INFINITY) } else { ((1.0 / k) as f32, 0.0) };
+        let (hit, miss) = if LOG {
+            (-libm::log(k) as f32, f32::NEG_INFINITY)
+        } else {
+            ((1.0 / k) as f32, 0.0)
+        };
         for i in 0..n {
             *dst.add(i) = if *src.add(i) == winner { hit } else { miss };
         }
@@ -361,10 +391,24 @@ pub(crate) unsafe fn store_tail<S: Simd>(s: S, p: *mut f32, rem: usize, v: S::f3
 /// Max (or, with `MIN`, min) of `n ≥ 1` floats at `src`. NaN inputs may or
 /// may not show in the result; callers detect NaN elsewhere.
 #[inline(always)]
-pub(crate) unsafe fn extreme_pass<S: Simd, const MIN: bool>(s: S, src: *const f32, n: usize) -> f32 {
+pub(crate) unsafe fn extreme_pass<S: Simd, const MIN: bool>(
+    s: S,
+    src: *const f32,
+    n: usize,
+) -> f32 {
     let l = S::F32_LANES;
-    let init = if MIN { f32::INFINITY } else { f32::NEG_INFINITY };
-    let op = |a, b| if MIN { s.min_f32s(a, b) } else { s.max_f32s(a, b) };
+    let init = if MIN {
+        f32::INFINITY
+    } else {
+        f32::NEG_INFINITY
+    };
+    let op = |a, b| {
+        if MIN {
+            s.min_f32s(a, b)
+        } else {
+            s.max_f32s(a, b)
+        }
+    };
     let iv = s.splat_f32s(init);
     let (mut a0, mut a1, mut a2, mut a3) = (iv, iv, iv, iv);
     let mut i = 0;
@@ -386,7 +430,11 @@ pub(crate) unsafe fn extreme_pass<S: Simd, const MIN: bool>(s: S, src: *const f3
         }
     }
     let v = op(op(a0, a1), op(a2, a3));
-    if MIN { s.reduce_min_f32s(v) } else { s.reduce_max_f32s(v) }
+    if MIN {
+        s.reduce_min_f32s(v)
+    } else {
+        s.reduce_max_f32s(v)
+    }
 }
 
 /// Max of `n ≥ 1` floats at `src`.
@@ -466,7 +514,11 @@ pub(crate) unsafe fn exp_sum_pass<S: Simd, const STORE: bool, const SCALED: bool
         },
         |i, rem| unsafe {
             // Inactive lanes load −∞ (+∞ when α < 0), whose term is exactly 0.
-            let pad = if alpha < 0.0 { f32::INFINITY } else { f32::NEG_INFINITY };
+            let pad = if alpha < 0.0 {
+                f32::INFINITY
+            } else {
+                f32::NEG_INFINITY
+            };
             let e = term(load_tail(s, src.add(i), rem, pad));
             if STORE {
                 store_tail(s, dst.add(i), rem, e);
@@ -502,7 +554,12 @@ pub(crate) unsafe fn map1<S: Simd>(
             i += l;
         }
         if i < n {
-            store_tail(s, dst.add(i), n - i, f(load_tail(s, src.add(i), n - i, 0.0)));
+            store_tail(
+                s,
+                dst.add(i),
+                n - i,
+                f(load_tail(s, src.add(i), n - i, 0.0)),
+            );
         }
     }
 }
@@ -527,7 +584,15 @@ pub(crate) unsafe fn map2<S: Simd>(
         }
         if i < n {
             let r = n - i;
-            store_tail(s, dst.add(i), r, f(load_tail(s, a.add(i), r, 0.0), load_tail(s, b.add(i), r, 0.0)));
+            store_tail(
+                s,
+                dst.add(i),
+                r,
+                f(
+                    load_tail(s, a.add(i), r, 0.0),
+                    load_tail(s, b.add(i), r, 0.0),
+                ),
+            );
         }
     }
 }

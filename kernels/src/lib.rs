@@ -11,8 +11,9 @@
 #![no_std]
 #![warn(missing_docs)]
 
-pub mod math;
+pub mod family;
 pub mod generic;
+pub mod math;
 pub mod portable;
 pub mod scalar;
 
@@ -22,5 +23,6 @@ pub mod x86_64;
 #[cfg(target_arch = "aarch64")]
 pub mod aarch64;
 
+pub use family::{Anchor, ProbScan};
 pub use generic::Kernel;
 pub use pulp;

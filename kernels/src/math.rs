@@ -51,7 +51,11 @@ const C6: f32 = 0.001_381_461_3;
 #[inline(always)]
 pub fn exp_nonpos<S: Simd>(s: S, x: S::f32s) -> S::f32s {
     let v = exp_core(s, x);
-    s.select_f32s(s.less_than_f32s(x, s.splat_f32s(EXP_LO)), s.splat_f32s(0.0), v)
+    s.select_f32s(
+        s.less_than_f32s(x, s.splat_f32s(EXP_LO)),
+        s.splat_f32s(0.0),
+        v,
+    )
 }
 
 /// `e^x` on the whole f32 line: `+0` below [`EXP_LO`], `+∞` above
@@ -59,8 +63,16 @@ pub fn exp_nonpos<S: Simd>(s: S, x: S::f32s) -> S::f32s {
 #[inline(always)]
 pub fn exp<S: Simd>(s: S, x: S::f32s) -> S::f32s {
     let v = exp_core(s, x);
-    let v = s.select_f32s(s.greater_than_f32s(x, s.splat_f32s(EXP_HI)), s.splat_f32s(f32::INFINITY), v);
-    s.select_f32s(s.less_than_f32s(x, s.splat_f32s(EXP_LO)), s.splat_f32s(0.0), v)
+    let v = s.select_f32s(
+        s.greater_than_f32s(x, s.splat_f32s(EXP_HI)),
+        s.splat_f32s(f32::INFINITY),
+        v,
+    );
+    s.select_f32s(
+        s.less_than_f32s(x, s.splat_f32s(EXP_LO)),
+        s.splat_f32s(0.0),
+        v,
+    )
 }
 
 /// Steps 1–4 without the range limits; valid for `EXP_LO ≤ x ≤ EXP_HI`.
@@ -89,7 +101,6 @@ fn exp_core<S: Simd>(s: S, x: S::f32s) -> S::f32s {
     s.mul_f32s(p, s.transmute_f32s_u32s(scale))
 }
 
-
 const SQRT_2: f32 = core::f32::consts::SQRT_2;
 const LN2_FULL_HI: f32 = 0.693_145_75;
 const LN2_FULL_LO: f32 = 1.428_606_8e-6;
@@ -110,7 +121,10 @@ pub fn ln<S: Simd>(s: S, x: S::f32s) -> S::f32s {
     let e_adj = s.select_f32s(tiny, s.splat_f32s(-23.0), s.splat_f32s(0.0));
 
     let bits = s.transmute_u32s_f32s(xs);
-    let mant = s.or_u32s(s.and_u32s(bits, s.splat_u32s(0x007f_ffff)), s.splat_u32s(0x3f80_0000));
+    let mant = s.or_u32s(
+        s.and_u32s(bits, s.splat_u32s(0x007f_ffff)),
+        s.splat_u32s(0x3f80_0000),
+    );
     let m1 = s.transmute_f32s_u32s(mant); // in [1, 2)
     // Biased exponent as a float: 2^23 + field, exactly, minus 2^23 + 127.
     let ef = s.transmute_f32s_u32s(s.or_u32s(
@@ -136,7 +150,19 @@ pub fn ln<S: Simd>(s: S, x: S::f32s) -> S::f32s {
     let v = s.mul_add_e_f32s(e, s.splat_f32s(LN2_FULL_HI), lo);
 
     // Limits: 0 → −∞, +∞ → +∞, negative → NaN (NaN stays NaN through the math).
-    let v = s.select_f32s(s.equal_f32s(x, s.splat_f32s(0.0)), s.splat_f32s(f32::NEG_INFINITY), v);
-    let v = s.select_f32s(s.equal_f32s(x, s.splat_f32s(f32::INFINITY)), s.splat_f32s(f32::INFINITY), v);
-    s.select_f32s(s.less_than_f32s(x, s.splat_f32s(0.0)), s.splat_f32s(f32::NAN), v)
+    let v = s.select_f32s(
+        s.equal_f32s(x, s.splat_f32s(0.0)),
+        s.splat_f32s(f32::NEG_INFINITY),
+        v,
+    );
+    let v = s.select_f32s(
+        s.equal_f32s(x, s.splat_f32s(f32::INFINITY)),
+        s.splat_f32s(f32::INFINITY),
+        v,
+    );
+    s.select_f32s(
+        s.less_than_f32s(x, s.splat_f32s(0.0)),
+        s.splat_f32s(f32::NAN),
+        v,
+    )
 }
