@@ -232,7 +232,9 @@ impl WithSimd for Backward {
             let dot = blocked_sum(
                 s,
                 self.n,
+                #[inline(always)]
                 |i| s.mul_f32s(load::<S>(y.add(i)), load::<S>(dy.add(i))),
+                #[inline(always)]
                 |i, r| {
                     s.mul_f32s(
                         load_tail(s, y.add(i), r, 0.0),
@@ -241,9 +243,15 @@ impl WithSimd for Backward {
                 },
             );
             let dv = s.splat_f32s(dot as f32);
-            map2(s, y, dy, self.dx, self.n, |y, g| {
-                s.mul_f32s(y, s.sub_f32s(g, dv))
-            });
+            map2(
+                s,
+                y,
+                dy,
+                self.dx,
+                self.n,
+                #[inline(always)]
+                |y, g| s.mul_f32s(y, s.sub_f32s(g, dv)),
+            );
         }
     }
 }
@@ -267,7 +275,14 @@ impl WithSimd for Jacobian {
                 let yi = *y.add(i);
                 let row = self.out.add(i * n);
                 let c = s.splat_f32s(-yi);
-                map1(s, y, row, n, |v| s.mul_f32s(v, c));
+                map1(
+                    s,
+                    y,
+                    row,
+                    n,
+                    #[inline(always)]
+                    |v| s.mul_f32s(v, c),
+                );
                 // y_i − y_i² as y_i·(1 − y_i): one rounding less near y_i = 1.
                 *row.add(i) = yi * (1.0 - yi);
             }
@@ -288,34 +303,21 @@ impl WithSimd for ScanProbs {
     fn with_simd<S: Simd>(self, s: S) -> ProbScan {
         let (p, n, l) = (self.p, self.n, S::F32_LANES);
         let zero = s.splat_f32s(0.0);
-        let inf = s.splat_f32s(f32::INFINITY);
         // A lane is valid iff 0 ≤ p < +∞ (false for NaN); count in f32 lanes
         // as 1.0/0.0 so the reduction is an ordinary sum.
-        let check = |v: S::f32s, active: S::m32s| {
-            let ok = s.and_m32s(
-                s.greater_than_or_equal_f32s(v, zero),
-                s.less_than_f32s(v, inf),
-            );
-            let bad = s.and_m32s(active, s.not_m32s(ok));
-            let is_zero = s.and_m32s(active, s.equal_f32s(v, zero));
-            (
-                s.select_f32s(bad, s.splat_f32s(1.0), zero),
-                s.select_f32s(is_zero, s.splat_f32s(1.0), zero),
-            )
-        };
         let all = s.equal_f32s(zero, zero);
         let (mut bad, mut zeros) = (zero, zero);
         let mut i = 0;
         // SAFETY: indices stay below `n`, `p` valid for `n` reads.
         unsafe {
             while i + l <= n {
-                let (b, z) = check(load::<S>(p.add(i)), all);
+                let (b, z) = prob_flags(s, load::<S>(p.add(i)), all);
                 bad = s.max_f32s(bad, b);
                 zeros = s.max_f32s(zeros, z);
                 i += l;
             }
             if i < n {
-                let (b, z) = check(load_tail(s, p.add(i), n - i, 0.5), tail_mask(s, n - i));
+                let (b, z) = prob_flags(s, load_tail(s, p.add(i), n - i, 0.5), tail_mask(s, n - i));
                 bad = s.max_f32s(bad, b);
                 zeros = s.max_f32s(zeros, z);
             }
@@ -325,6 +327,23 @@ impl WithSimd for ScanProbs {
             zero: s.reduce_max_f32s(zeros) > 0.0,
         }
     }
+}
+
+/// Per lane, 1.0 where an active lane is invalid (not `0 ≤ p < +∞`, so NaN
+/// too) and 1.0 where it is zero; reduced later with a max.
+#[inline(always)]
+fn prob_flags<S: Simd>(s: S, v: S::f32s, active: S::m32s) -> (S::f32s, S::f32s) {
+    let (zero, one) = (s.splat_f32s(0.0), s.splat_f32s(1.0));
+    let ok = s.and_m32s(
+        s.greater_than_or_equal_f32s(v, zero),
+        s.less_than_f32s(v, s.splat_f32s(f32::INFINITY)),
+    );
+    let bad = s.and_m32s(active, s.not_m32s(ok));
+    let is_zero = s.and_m32s(active, s.equal_f32s(v, zero));
+    (
+        s.select_f32s(bad, one, zero),
+        s.select_f32s(is_zero, one, zero),
+    )
 }
 
 /// `out = ln p + c`; `src`/`dst` valid for `n`, equal or disjoint.
@@ -358,11 +377,13 @@ impl WithSimd for Logits {
                     let total = blocked_sum(
                         s,
                         n,
+                        #[inline(always)]
                         |i| {
                             let v = ln(s, load::<S>(src.add(i)));
                             store::<S>(dst.add(i), v);
                             v
                         },
+                        #[inline(always)]
                         |i, r| {
                             let v = ln(s, load_tail(s, src.add(i), r, 1.0));
                             store_tail(s, dst.add(i), r, v);
@@ -370,11 +391,25 @@ impl WithSimd for Logits {
                         },
                     );
                     let c = s.splat_f32s((-total / n.max(1) as f64) as f32);
-                    return map1(s, dst, dst, n, |v| s.add_f32s(v, c));
+                    return map1(
+                        s,
+                        dst,
+                        dst,
+                        n,
+                        #[inline(always)]
+                        |v| s.add_f32s(v, c),
+                    );
                 }
             };
             let cv = s.splat_f32s(c);
-            map1(s, src, dst, n, |p| s.add_f32s(ln(s, p), cv));
+            map1(
+                s,
+                src,
+                dst,
+                n,
+                #[inline(always)]
+                |p| s.add_f32s(ln(s, p), cv),
+            );
         }
     }
 }
@@ -439,15 +474,26 @@ impl WithSimd for Sigmoid {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
-        let one = s.splat_f32s(1.0);
-        let zero = s.splat_f32s(0.0);
-        let f = |z: S::f32s| {
-            // t = e^(−|z|) ∈ [0, 1]; σ(z) = 1/(1+t) for z ≥ 0, t/(1+t) below.
-            let t = exp_nonpos(s, s.neg_f32s(s.abs_f32s(z)));
-            let r = s.div_f32s(one, s.add_f32s(one, t));
-            s.select_f32s(s.greater_than_or_equal_f32s(z, zero), r, s.mul_f32s(t, r))
-        };
         // SAFETY: the caller's contract (valid for `n`, equal or disjoint).
-        unsafe { map1(s, self.src, self.dst, self.n, f) };
+        unsafe {
+            map1(
+                s,
+                self.src,
+                self.dst,
+                self.n,
+                #[inline(always)]
+                |z| sigmoid_vec(s, z),
+            )
+        };
     }
+}
+
+/// `σ(z)` per lane: `t = e^(−|z|) ∈ [0, 1]`, then `1/(1+t)` for `z ≥ 0` and
+/// `t/(1+t)` below, so nothing overflows and `±∞` give exactly `1`/`0`.
+#[inline(always)]
+fn sigmoid_vec<S: Simd>(s: S, z: S::f32s) -> S::f32s {
+    let (one, zero) = (s.splat_f32s(1.0), s.splat_f32s(0.0));
+    let t = exp_nonpos(s, s.neg_f32s(s.abs_f32s(z)));
+    let r = s.div_f32s(one, s.add_f32s(one, t));
+    s.select_f32s(s.greater_than_or_equal_f32s(z, zero), r, s.mul_f32s(t, r))
 }

@@ -271,7 +271,14 @@ pub(crate) unsafe fn finish_softmax<S: Simd>(s: S, dst: *mut f32, n: usize, tota
             fill(dst, n, f32::NAN);
         } else {
             let c = s.splat_f32s((1.0 / total) as f32);
-            map1(s, dst, dst, n, |v| s.mul_f32s(v, c));
+            map1(
+                s,
+                dst,
+                dst,
+                n,
+                #[inline(always)]
+                |v| s.mul_f32s(v, c),
+            );
         }
     }
 }
@@ -288,7 +295,14 @@ unsafe fn log_softmax_row<S: Simd>(s: S, src: *const f32, dst: *mut f32, n: usiz
                 fill(dst, n, f32::NAN);
             } else {
                 let (mv, cv) = (s.splat_f32s(m), s.splat_f32s(libm::log(total) as f32));
-                map1(s, src, dst, n, |x| s.sub_f32s(s.sub_f32s(x, mv), cv));
+                map1(
+                    s,
+                    src,
+                    dst,
+                    n,
+                    #[inline(always)]
+                    |x| s.sub_f32s(s.sub_f32s(x, mv), cv),
+                );
             }
         } else {
             nonfinite_row::<true>(src, dst, n, m, f32::INFINITY);
@@ -402,38 +416,41 @@ pub(crate) unsafe fn extreme_pass<S: Simd, const MIN: bool>(
     } else {
         f32::NEG_INFINITY
     };
-    let op = |a, b| {
-        if MIN {
-            s.min_f32s(a, b)
-        } else {
-            s.max_f32s(a, b)
-        }
-    };
     let iv = s.splat_f32s(init);
     let (mut a0, mut a1, mut a2, mut a3) = (iv, iv, iv, iv);
     let mut i = 0;
     // SAFETY (all loads): indices stay below `n`, `src` valid for `n` reads.
     unsafe {
         while i + 4 * l <= n {
-            a0 = op(a0, load::<S>(src.add(i)));
-            a1 = op(a1, load::<S>(src.add(i + l)));
-            a2 = op(a2, load::<S>(src.add(i + 2 * l)));
-            a3 = op(a3, load::<S>(src.add(i + 3 * l)));
+            a0 = pick::<S, MIN>(s, a0, load::<S>(src.add(i)));
+            a1 = pick::<S, MIN>(s, a1, load::<S>(src.add(i + l)));
+            a2 = pick::<S, MIN>(s, a2, load::<S>(src.add(i + 2 * l)));
+            a3 = pick::<S, MIN>(s, a3, load::<S>(src.add(i + 3 * l)));
             i += 4 * l;
         }
         while i + l <= n {
-            a0 = op(a0, load::<S>(src.add(i)));
+            a0 = pick::<S, MIN>(s, a0, load::<S>(src.add(i)));
             i += l;
         }
         if i < n {
-            a1 = op(a1, load_tail(s, src.add(i), n - i, init));
+            a1 = pick::<S, MIN>(s, a1, load_tail(s, src.add(i), n - i, init));
         }
     }
-    let v = op(op(a0, a1), op(a2, a3));
+    let v = pick::<S, MIN>(s, pick::<S, MIN>(s, a0, a1), pick::<S, MIN>(s, a2, a3));
     if MIN {
         s.reduce_min_f32s(v)
     } else {
         s.reduce_max_f32s(v)
+    }
+}
+
+/// `min(a, b)` or `max(a, b)`.
+#[inline(always)]
+fn pick<S: Simd, const MIN: bool>(s: S, a: S::f32s, b: S::f32s) -> S::f32s {
+    if MIN {
+        s.min_f32s(a, b)
+    } else {
+        s.max_f32s(a, b)
     }
 }
 
@@ -495,23 +512,21 @@ pub(crate) unsafe fn exp_sum_pass<S: Simd, const STORE: bool, const SCALED: bool
     alpha: f32,
 ) -> f64 {
     let (mv, av) = (s.splat_f32s(m), s.splat_f32s(alpha));
-    let term = |x: S::f32s| {
-        let d = s.sub_f32s(x, mv);
-        exp_nonpos(s, if SCALED { s.mul_f32s(d, av) } else { d })
-    };
     // SAFETY (all accesses): `blocked_sum` passes indices with a full vector
     // (or `rem` lanes) inside `n`; `src`/`dst` valid for `n`, equal or
     // disjoint, each element read before it is written.
     blocked_sum(
         s,
         n,
+        #[inline(always)]
         |i| unsafe {
-            let e = term(load::<S>(src.add(i)));
+            let e = exp_term::<S, SCALED>(s, load::<S>(src.add(i)), mv, av);
             if STORE {
                 store::<S>(dst.add(i), e);
             }
             e
         },
+        #[inline(always)]
         |i, rem| unsafe {
             // Inactive lanes load −∞ (+∞ when α < 0), whose term is exactly 0.
             let pad = if alpha < 0.0 {
@@ -519,13 +534,20 @@ pub(crate) unsafe fn exp_sum_pass<S: Simd, const STORE: bool, const SCALED: bool
             } else {
                 f32::NEG_INFINITY
             };
-            let e = term(load_tail(s, src.add(i), rem, pad));
+            let e = exp_term::<S, SCALED>(s, load_tail(s, src.add(i), rem, pad), mv, av);
             if STORE {
                 store_tail(s, dst.add(i), rem, e);
             }
             e
         },
     )
+}
+
+/// `e^((x − m)·α)` (`·α` only when `SCALED`).
+#[inline(always)]
+fn exp_term<S: Simd, const SCALED: bool>(s: S, x: S::f32s, m: S::f32s, alpha: S::f32s) -> S::f32s {
+    let d = s.sub_f32s(x, m);
+    exp_nonpos(s, if SCALED { s.mul_f32s(d, alpha) } else { d })
 }
 
 /// `dst = f(src)` elementwise over `n` floats (`src`/`dst` equal or disjoint).
@@ -543,10 +565,15 @@ pub(crate) unsafe fn map1<S: Simd>(
     // before it is written.
     unsafe {
         while i + 4 * l <= n {
-            let v = [0, 1, 2, 3].map(|j| f(load::<S>(src.add(i + j * l))));
-            for (j, v) in v.into_iter().enumerate() {
-                store::<S>(dst.add(i + j * l), v);
-            }
+            // All four loads before the stores: in place, nothing is overwritten early.
+            let v0 = f(load::<S>(src.add(i)));
+            let v1 = f(load::<S>(src.add(i + l)));
+            let v2 = f(load::<S>(src.add(i + 2 * l)));
+            let v3 = f(load::<S>(src.add(i + 3 * l)));
+            store::<S>(dst.add(i), v0);
+            store::<S>(dst.add(i + l), v1);
+            store::<S>(dst.add(i + 2 * l), v2);
+            store::<S>(dst.add(i + 3 * l), v3);
             i += 4 * l;
         }
         while i + l <= n {
