@@ -1,1 +1,292 @@
-fn main() {}
+//! Criterion benchmarks: every backend this CPU runs against row length
+//! (`backends`), and the ten performance shapes of `shared/peers/shapes.tsv`
+//! against two baselines (`shapes`): `naive`, the three-pass loop a user
+//! would hand-roll with `f32::exp`, and `floor`, a streaming kernel that
+//! reads and writes each element once (what memory bandwidth allows).
+//! Throughput is reported in elements per second everywhere.
+//!
+//! Benchmark IDs:
+//! ```text
+//! backends/softmax/<backend>/<len>         len in 8 32 128 1000 4096 32000 128256
+//! backends/log_softmax/<default>/<len>     len in 1000 32000
+//! backends/logsumexp/<default>/<len>       len in 1000 32000
+//! shapes/<rows>x<cols>/<backend>           default backend first, then the others
+//!                                          (scalar only for the in-cache shapes)
+//! shapes/<rows>x<cols>/naive
+//! shapes/<rows>x<cols>/floor               1 read + 1 write per element (8 B)
+//! shapes/1x16777216/floor2pass             2 reads + 1 write per element (12 B)
+//! ```
+//!
+//! Running:
+//! ```text
+//! cargo bench --no-run                                  # compile only (CI)
+//! cargo bench --bench softmax                           # everything, ~5 minutes
+//! cargo bench --bench softmax -- shapes/8x32000         # a filter is a regex on the ID
+//! cargo bench --bench softmax -- '^shapes/8x32/'        # anchor it: 8x32 also matches 8x32000
+//! cargo bench --bench softmax -- 'shapes/.*/(avx512|naive|floor)$'
+//! taskset -c 1 cargo bench --bench softmax -- shapes    # pinned, as shared/peers/run.sh is
+//! SIMD_SOFTMAX_BENCH_QUICK=1 cargo bench --bench softmax   # smoke run: 0.2 s warm-up, 0.5 s, 10 samples
+//! SIMD_SOFTMAX_BACKEND=avx2 cargo bench ...             # changes which backend is the default
+//! ```
+//! The defaults here are a 1 s warm-up and 3 s of measurement per ID;
+//! `--warm-up-time`, `--measurement-time` and `--sample-size` on the command
+//! line override them. The three big shapes (2^24 to 2^26 elements, up to
+//! 256 MB in and 256 MB out) always take 10 samples of equal iteration count
+//! (`SamplingMode::Flat`); their buffers, like every shape's, are allocated
+//! and filled once, at the shape's first benchmark that passes the filter.
+//!
+//! Inputs are uniform in [−10, 10), seeded, out-of-place, single thread.
+
+use criterion::measurement::WallTime;
+use criterion::{
+    BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group,
+    criterion_main,
+};
+use pulp::{Simd, WithSimd};
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+use simd_softmax::{Backend, Softmax};
+use std::hint::black_box;
+use std::sync::Once;
+use std::time::Duration;
+
+/// Row lengths of the `backends` group.
+const LENS: [usize; 7] = [8, 32, 128, 1000, 4096, 32000, 128256];
+
+/// The performance shapes (rows, cols), as in `shared/peers/shapes.tsv`.
+const SHAPES: [(usize, usize); 10] = [
+    (32768, 8),
+    (8192, 32),
+    (2048, 128),
+    (262, 1000),
+    (64, 4096),
+    (8, 32000),
+    (2, 128256),
+    (16384, 4096),
+    (523, 128256),
+    (1, 16777216),
+];
+
+/// Shapes at most this many elements (1 MiB per buffer) stay in cache; the
+/// rest stream from memory and get the long-benchmark settings.
+const IN_CACHE_ELEMS: usize = 1 << 18;
+
+/// Set to `1` for a smoke run of every ID with short times.
+const QUICK_ENV: &str = "SIMD_SOFTMAX_BENCH_QUICK";
+
+fn quick() -> bool {
+    std::env::var(QUICK_ENV).is_ok_and(|v| v.trim() == "1")
+}
+
+fn config() -> Criterion {
+    let c = Criterion::default();
+    if quick() {
+        c.warm_up_time(Duration::from_millis(200))
+            .measurement_time(Duration::from_millis(500))
+            .sample_size(10)
+    } else {
+        c.warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3))
+    }
+}
+
+/// `n` values uniform in [−10, 10), reproducible per `seed`.
+fn random_input(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    (0..n).map(|_| rng.random_range(-10.0f32..10.0)).collect()
+}
+
+/// The engines this CPU runs, default ([`Softmax::new`]) first; prints the
+/// skipped backends and their reasons once per process.
+fn engines() -> Vec<Softmax> {
+    static REPORT: Once = Once::new();
+    let default = Softmax::new();
+    REPORT.call_once(|| {
+        eprintln!("simd-softmax bench: default backend {}", default.backend());
+        for b in Backend::ALL {
+            if let Some(reason) = b.unavailable_reason() {
+                eprintln!("simd-softmax bench: skipping {}: {reason}", b.name());
+            }
+        }
+    });
+    let others = Backend::ALL
+        .into_iter()
+        .filter(|&b| b != default.backend())
+        .filter_map(|b| Softmax::with_backend(b).ok());
+    std::iter::once(default).chain(others).collect()
+}
+
+fn bench_backends(c: &mut Criterion) {
+    let engines = engines();
+    let mut g = c.benchmark_group("backends");
+    for len in LENS {
+        let x = random_input(len, len as u64);
+        let mut y = vec![0.0f32; len];
+        g.throughput(Throughput::Elements(len as u64));
+        for sm in &engines {
+            let id = BenchmarkId::new(format!("softmax/{}", sm.backend()), len);
+            g.bench_function(id, |b| {
+                b.iter(|| sm.softmax(black_box(&x), black_box(&mut y)).unwrap())
+            });
+        }
+    }
+    let sm = engines[0];
+    for len in [1000, 32000] {
+        let x = random_input(len, len as u64);
+        let mut y = vec![0.0f32; len];
+        g.throughput(Throughput::Elements(len as u64));
+        let id = BenchmarkId::new(format!("log_softmax/{}", sm.backend()), len);
+        g.bench_function(id, |b| {
+            b.iter(|| sm.log_softmax(black_box(&x), black_box(&mut y)).unwrap())
+        });
+        let id = BenchmarkId::new(format!("logsumexp/{}", sm.backend()), len);
+        g.bench_function(id, |b| b.iter(|| sm.logsumexp(black_box(&x))));
+    }
+    g.finish();
+}
+
+/// Input and output of one shape, allocated and filled on first use.
+type Buffers = (Vec<f32>, Vec<f32>);
+
+fn buffers(slot: &mut Option<Buffers>, n: usize, seed: u64) -> (&[f32], &mut [f32]) {
+    let (x, y) = slot.get_or_insert_with(|| (random_input(n, seed), vec![0.0f32; n]));
+    (x, y)
+}
+
+fn bench_shapes(c: &mut Criterion) {
+    let engines = engines();
+    for (rows, cols) in SHAPES {
+        let n = rows * cols;
+        let in_cache = n <= IN_CACHE_ELEMS;
+        let mut g: BenchmarkGroup<'_, WallTime> =
+            c.benchmark_group(format!("shapes/{rows}x{cols}"));
+        g.throughput(Throughput::Elements(n as u64));
+        if !in_cache {
+            // A 2^26-element call takes tens of milliseconds (the naive loop
+            // hundreds): 10 samples of equal iteration count fit in seconds.
+            g.sample_size(10).sampling_mode(SamplingMode::Flat);
+        }
+        let mut slot = None;
+        let seed = n as u64 ^ cols as u64;
+        for (i, sm) in engines.iter().enumerate() {
+            // Scalar is only worth minutes on the in-cache shapes, unless it is the default.
+            if sm.backend() == Backend::Scalar && i > 0 && !in_cache {
+                continue;
+            }
+            g.bench_function(sm.backend().name(), |b| {
+                let (x, y) = buffers(&mut slot, n, seed);
+                b.iter(|| {
+                    sm.softmax_rows(black_box(x), black_box(&mut *y), cols)
+                        .unwrap()
+                });
+            });
+        }
+        g.bench_function("naive", |b| {
+            let (x, y) = buffers(&mut slot, n, seed);
+            b.iter(|| naive_softmax_rows(black_box(x), black_box(&mut *y), cols));
+        });
+        g.bench_function("floor", |b| {
+            let (x, y) = buffers(&mut slot, n, seed);
+            b.iter(|| floor_scale(black_box(x), black_box(&mut *y), black_box(0.5)));
+        });
+        if rows == 1 && !in_cache {
+            g.bench_function("floor2pass", |b| {
+                let (x, y) = buffers(&mut slot, n, seed);
+                b.iter(|| floor_max_then_scale(black_box(x), black_box(&mut *y)));
+            });
+        }
+        g.finish();
+    }
+}
+
+/// The softmax a user would hand-roll: max, then `f32::exp` and a running
+/// `f32` sum, then a division per element. Three passes, no SIMD exp.
+#[inline(never)]
+fn naive_softmax_rows(x: &[f32], y: &mut [f32], cols: usize) {
+    for (xr, yr) in x.chunks_exact(cols).zip(y.chunks_exact_mut(cols)) {
+        let max = xr.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0f32;
+        for (o, &v) in yr.iter_mut().zip(xr) {
+            let e = (v - max).exp();
+            *o = e;
+            sum += e;
+        }
+        for o in yr.iter_mut() {
+            *o /= sum;
+        }
+    }
+}
+
+/// Memory floor: `y = x · c`, one read and one write per element, explicit
+/// SIMD at the best level the CPU has (pulp's `Arch::new()`; AVX-512 where
+/// present), so in-cache shapes measure load/store rate, not scalar code.
+#[inline(never)]
+fn floor_scale(x: &[f32], y: &mut [f32], c: f32) {
+    pulp::Arch::new().dispatch(Scale { x, y, c })
+}
+
+/// Floor of a two-pass algorithm on one huge row: a read-only max pass, then
+/// `y = x · c(max)`; 12 bytes of traffic per element.
+#[inline(never)]
+fn floor_max_then_scale(x: &[f32], y: &mut [f32]) {
+    let arch = pulp::Arch::new();
+    let m = arch.dispatch(Max { x });
+    // Makes pass 2 depend on pass 1 without changing the work it does.
+    let c = if black_box(m) > f32::MAX { 0.25 } else { 0.5 };
+    arch.dispatch(Scale { x, y, c })
+}
+
+struct Scale<'a> {
+    x: &'a [f32],
+    y: &'a mut [f32],
+    c: f32,
+}
+
+impl WithSimd for Scale<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let cv = s.splat_f32s(self.c);
+        let (xv, xt) = S::as_simd_f32s(self.x);
+        let (yv, yt) = S::as_mut_simd_f32s(self.y);
+        for (o, &v) in yv.iter_mut().zip(xv) {
+            *o = s.mul_f32s(v, cv);
+        }
+        for (o, &v) in yt.iter_mut().zip(xt) {
+            *o = v * self.c;
+        }
+    }
+}
+
+struct Max<'a> {
+    x: &'a [f32],
+}
+
+impl WithSimd for Max<'_> {
+    type Output = f32;
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) -> f32 {
+        let (xv, xt) = S::as_simd_f32s(self.x);
+        let mut acc = [s.splat_f32s(f32::NEG_INFINITY); 4];
+        let mut quads = xv.chunks_exact(4);
+        for q in &mut quads {
+            for (a, &v) in acc.iter_mut().zip(q) {
+                *a = s.max_f32s(*a, v);
+            }
+        }
+        for &v in quads.remainder() {
+            acc[0] = s.max_f32s(acc[0], v);
+        }
+        let m = s.max_f32s(s.max_f32s(acc[0], acc[1]), s.max_f32s(acc[2], acc[3]));
+        xt.iter().copied().fold(s.reduce_max_f32s(m), f32::max)
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = bench_backends, bench_shapes
+}
+criterion_main!(benches);
