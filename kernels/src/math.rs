@@ -33,7 +33,7 @@ use pulp::Simd;
 const ROUND_MAGIC: f32 = 12_582_912.0;
 const LOG2_E: f32 = core::f32::consts::LOG2_E;
 /// `ln 2` split so that `k·LN2_HI` is exact for `|k| < 2^15`.
-const LN2_HI: f32 = 0.693_359_375;
+const LN2_HI: f32 = f32::from_bits(0x3f31_8000); // 0.693359375 = 355/512 exactly
 const LN2_LO: f32 = -2.121_944_4e-4;
 /// Below this, `e^x < 2^-126`: the result is flushed to `+0`.
 pub const EXP_LO: f32 = -87.336_55;
