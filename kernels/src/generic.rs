@@ -25,6 +25,7 @@
 //! nothing on the fast path.
 
 use crate::math::exp_nonpos;
+use crate::small::small_rows;
 use pulp::{Simd, WithSimd};
 
 /// Vectors summed into the four f32 accumulators before the block is folded
@@ -191,6 +192,18 @@ impl<const LOG: bool> WithSimd for Rows<LOG> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
+        let (l, w) = (S::F32_LANES, self.row_len);
+        let rows = self.len / w;
+        // SAFETY (small rows): `Rows`' contract is `small_rows`' contract.
+        unsafe {
+            match w.div_ceil(l) {
+                1 => return small_rows::<S, 1, LOG>(s, self.src, self.dst, rows, w),
+                2 => return small_rows::<S, 2, LOG>(s, self.src, self.dst, rows, w),
+                3 => return small_rows::<S, 3, LOG>(s, self.src, self.dst, rows, w),
+                4 => return small_rows::<S, 4, LOG>(s, self.src, self.dst, rows, w),
+                _ => {}
+            }
+        }
         let mut start = 0;
         while start < self.len {
             // SAFETY: `start + row_len <= len` (row_len divides len), so the
@@ -368,7 +381,7 @@ pub(crate) unsafe fn finish_softmax<S: Simd>(s: S, dst: *mut f32, n: usize, tota
 
 /// Log-softmax of one row. Same contract as [`softmax_row`].
 #[inline(always)]
-unsafe fn log_softmax_row<S: Simd>(s: S, src: *const f32, dst: *mut f32, n: usize) {
+pub(crate) unsafe fn log_softmax_row<S: Simd>(s: S, src: *const f32, dst: *mut f32, n: usize) {
     // SAFETY (whole body): the caller's contract, forwarded to the passes.
     unsafe {
         let (m, total) = online_max_sum(s, src, n);

@@ -16,6 +16,7 @@ pub mod generic;
 pub mod math;
 pub mod portable;
 pub mod scalar;
+mod small;
 
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;
