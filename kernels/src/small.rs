@@ -21,6 +21,10 @@
 //! A row whose max is not finite goes to the general path (SPEC §3 limits).
 //! A NaN needs no check: it makes `s` NaN and so the whole row NaN.
 
+// Index loops over the small fixed arrays read better than zipped iterators
+// across `v`, `out` and the row pointers, and unroll the same.
+#![allow(clippy::needless_range_loop)]
+
 use crate::generic::{load, log_softmax_row, softmax_row, store};
 use crate::math::exp_nonpos;
 use pulp::{MemMask, Simd};
