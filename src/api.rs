@@ -6,7 +6,7 @@
 use crate::dispatch::with_kernel;
 use crate::{Anchor, Error, Softmax};
 
-fn check_len(input: usize, output: usize) -> Result<(), Error> {
+pub(crate) fn check_len(input: usize, output: usize) -> Result<(), Error> {
     if input == output {
         Ok(())
     } else {
@@ -22,7 +22,7 @@ fn check_alpha(alpha: f32) -> Result<(), Error> {
     }
 }
 
-fn check_rows(len: usize, row_len: usize) -> Result<(), Error> {
+pub(crate) fn check_rows(len: usize, row_len: usize) -> Result<(), Error> {
     if row_len > 0 && len % row_len == 0 {
         Ok(())
     } else {

@@ -26,9 +26,13 @@
 mod api;
 mod dispatch;
 mod error;
+#[cfg(feature = "rayon")]
+mod parallel;
 pub mod reference;
 
 pub use api::*;
 pub use dispatch::{BACKEND_ENV, Backend, Softmax};
 pub use error::Error;
+#[cfg(feature = "rayon")]
+pub use parallel::{PAR_MIN, par_log_softmax_rows, par_softmax, par_softmax_rows};
 pub use simd_softmax_kernels::Anchor;

@@ -90,6 +90,34 @@ impl<S: Simd> Kernel<S> {
         self.log_softmax_rows_raw(p, p, n, n);
     }
 
+    /// The mergeable softmax state of `input`: its max `m` and `Σ e^(x−m)`
+    /// (in f64), in one sweep. `m` is NaN or `+∞` (and the sum meaningless)
+    /// when the slice holds NaN or `+∞`; `(−∞, 0)` for an empty or fully
+    /// masked slice. Two states merge as `m = max(m1, m2)`,
+    /// `Σ = Σ1·e^(m1−m) + Σ2·e^(m2−m)`.
+    #[inline]
+    pub fn max_sum(self, input: &[f32]) -> (f32, f64) {
+        self.simd.vectorize(MaxSum {
+            src: input.as_ptr(),
+            len: input.len(),
+        })
+    }
+
+    /// `output = e^(input − m) · scale`, the second pass of a split softmax;
+    /// expects `m` finite and `≥` every input.
+    #[inline]
+    pub fn exp_scale(self, input: &[f32], output: &mut [f32], m: f32, scale: f32) {
+        assert_eq!(input.len(), output.len(), "exp_scale: length mismatch");
+        let (src, dst, len) = (input.as_ptr(), output.as_mut_ptr(), input.len());
+        self.simd.vectorize(ExpScale {
+            src,
+            dst,
+            len,
+            m,
+            scale,
+        });
+    }
+
     /// `ln Σ e^x` (`−∞` for an empty slice).
     #[inline]
     pub fn logsumexp(self, input: &[f32]) -> f32 {
@@ -222,6 +250,41 @@ impl<const LOG: bool> WithSimd for Rows<LOG> {
     }
 }
 
+/// [`online_max_sum`] over `len` values at `src` (valid for `len` reads).
+struct MaxSum {
+    src: *const f32,
+    len: usize,
+}
+
+impl WithSimd for MaxSum {
+    type Output = (f32, f64);
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) -> (f32, f64) {
+        // SAFETY: `src` is valid for `len` reads (from a slice in `Kernel`).
+        unsafe { online_max_sum(s, self.src, self.len) }
+    }
+}
+
+/// `dst = e^(src − m) · scale` over `len` values (valid, equal or disjoint).
+struct ExpScale {
+    src: *const f32,
+    dst: *mut f32,
+    len: usize,
+    m: f32,
+    scale: f32,
+}
+
+impl WithSimd for ExpScale {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        // SAFETY: pointers valid for `len`, from slices in `Kernel`.
+        unsafe { exp_scale_pass(s, self.src, self.dst, self.len, self.m, self.scale) }
+    }
+}
+
 /// `ln Σ e^x` over `len` values at `src` (valid for `len` reads).
 struct LogSumExp {
     src: *const f32,
@@ -288,16 +351,32 @@ unsafe fn softmax_row_two_pass<S: Simd>(s: S, src: *const f32, dst: *mut f32, n:
         } else if total.is_nan() {
             fill(dst, n, f32::NAN);
         } else {
-            let (mv, c) = (s.splat_f32s(m), s.splat_f32s((1.0 / total) as f32));
-            map1(
-                s,
-                src,
-                dst,
-                n,
-                #[inline(always)]
-                |x| s.mul_f32s(exp_nonpos(s, s.sub_f32s(x, mv)), c),
-            );
+            exp_scale_pass(s, src, dst, n, m, (1.0 / total) as f32);
         }
+    }
+}
+
+/// `dst = e^(src − m) · scale` over `n` floats (equal or disjoint).
+#[inline(always)]
+unsafe fn exp_scale_pass<S: Simd>(
+    s: S,
+    src: *const f32,
+    dst: *mut f32,
+    n: usize,
+    m: f32,
+    scale: f32,
+) {
+    let (mv, c) = (s.splat_f32s(m), s.splat_f32s(scale));
+    // SAFETY: the caller's contract.
+    unsafe {
+        map1(
+            s,
+            src,
+            dst,
+            n,
+            #[inline(always)]
+            |x| s.mul_f32s(exp_nonpos(s, s.sub_f32s(x, mv)), c),
+        )
     }
 }
 

@@ -1,0 +1,180 @@
+//! Multi-core paths (feature `rayon`): batches split over threads by whole
+//! rows, and one huge row split for both of its passes using the mergeable
+//! `(max, Σ e^(x−max))` state. Results stay within the single-thread
+//! accuracy bound (the merge rescales partial f64 sums exactly as the
+//! single-thread online pass does between blocks).
+
+use crate::dispatch::with_kernel;
+use crate::{Error, Softmax};
+use rayon::prelude::*;
+
+/// Below this many elements the parallel functions run on the calling
+/// thread: splitting costs more than it saves.
+pub const PAR_MIN: usize = 1 << 16;
+
+fn chunk_len(n: usize, row_len: usize) -> usize {
+    let per_thread = n.div_ceil(4 * rayon::current_num_threads()).max(PAR_MIN);
+    per_thread.div_ceil(row_len).max(1) * row_len
+}
+
+impl Softmax {
+    /// [`Softmax::softmax_rows`] with the rows split over rayon's threads.
+    ///
+    /// ```
+    /// let x = vec![1.0f32; 4096 * 64];
+    /// let mut y = vec![0.0f32; x.len()];
+    /// simd_softmax::Softmax::new().par_softmax_rows(&x, &mut y, 64)?;
+    /// assert!(y.iter().all(|&v| v == 1.0 / 64.0));
+    /// # Ok::<(), simd_softmax::Error>(())
+    /// ```
+    pub fn par_softmax_rows(
+        &self,
+        input: &[f32],
+        output: &mut [f32],
+        row_len: usize,
+    ) -> Result<(), Error> {
+        self.par_rows::<false>(input, output, row_len)
+    }
+
+    /// [`Softmax::log_softmax_rows`] with the rows split over rayon's threads.
+    ///
+    /// ```
+    /// let x = vec![0.0f32; 1024 * 256];
+    /// let mut y = vec![0.0f32; x.len()];
+    /// simd_softmax::Softmax::new().par_log_softmax_rows(&x, &mut y, 256)?;
+    /// assert!((y[0] + 256f32.ln()).abs() < 1e-5);
+    /// # Ok::<(), simd_softmax::Error>(())
+    /// ```
+    pub fn par_log_softmax_rows(
+        &self,
+        input: &[f32],
+        output: &mut [f32],
+        row_len: usize,
+    ) -> Result<(), Error> {
+        self.par_rows::<true>(input, output, row_len)
+    }
+
+    fn par_rows<const LOG: bool>(
+        &self,
+        input: &[f32],
+        output: &mut [f32],
+        row_len: usize,
+    ) -> Result<(), Error> {
+        // Validate once, exactly as the sequential call would.
+        crate::api::check_len(input.len(), output.len())?;
+        crate::api::check_rows(input.len(), row_len)?;
+        let chunk = chunk_len(input.len(), row_len);
+        let imp = self.imp;
+        input
+            .par_chunks(chunk)
+            .zip(output.par_chunks_mut(chunk))
+            .for_each(|(x, y)| {
+                if LOG {
+                    with_kernel!(imp, k => k.log_softmax_rows(x, y, row_len))
+                } else {
+                    with_kernel!(imp, k => k.softmax_rows(x, y, row_len))
+                }
+            });
+        Ok(())
+    }
+
+    /// [`Softmax::softmax`] of one (huge) row split over rayon's threads:
+    /// each chunk's `(max, Σ e^(x−max))` in parallel, merged, then the
+    /// normalize pass in parallel. Rows with NaN or `±∞` take the
+    /// sequential path for their exact SPEC limits.
+    ///
+    /// ```
+    /// let x: Vec<f32> = (0..1 << 20).map(|i| (i % 7) as f32).collect();
+    /// let (mut y, mut z) = (vec![0.0f32; x.len()], vec![0.0f32; x.len()]);
+    /// let sm = simd_softmax::Softmax::new();
+    /// sm.par_softmax(&x, &mut y)?;
+    /// sm.softmax(&x, &mut z)?;
+    /// assert!(y.iter().zip(&z).all(|(a, b)| (a - b).abs() <= 1e-6 * b));
+    /// # Ok::<(), simd_softmax::Error>(())
+    /// ```
+    pub fn par_softmax(&self, input: &[f32], output: &mut [f32]) -> Result<(), Error> {
+        crate::api::check_len(input.len(), output.len())?;
+        let n = input.len();
+        if n < 2 * PAR_MIN {
+            return self.softmax(input, output);
+        }
+        let chunk = chunk_len(n, 64);
+        let imp = self.imp;
+        let (m, total) = input
+            .par_chunks(chunk)
+            .map(|x| with_kernel!(imp, k => k.max_sum(x)))
+            .reduce(|| (f32::NEG_INFINITY, 0.0), merge);
+        if !m.is_finite() || !total.is_finite() {
+            return self.softmax(input, output);
+        }
+        let scale = (1.0 / total) as f32;
+        input
+            .par_chunks(chunk)
+            .zip(output.par_chunks_mut(chunk))
+            .for_each(|(x, y)| with_kernel!(imp, k => k.exp_scale(x, y, m, scale)));
+        Ok(())
+    }
+}
+
+/// Merges two `(max, Σ e^(x−max))` states. A NaN or `+∞` max stays (the
+/// caller then takes the sequential path).
+fn merge(a: (f32, f64), b: (f32, f64)) -> (f32, f64) {
+    if a.0.is_nan() || b.0.is_nan() {
+        return (f32::NAN, f64::NAN);
+    }
+    let m = a.0.max(b.0);
+    if m == f32::NEG_INFINITY || m == f32::INFINITY {
+        return (m, a.1 + b.1);
+    }
+    let part = |(mi, si): (f32, f64)| {
+        if mi == f32::NEG_INFINITY {
+            0.0
+        } else {
+            si * libm::exp(mi as f64 - m as f64)
+        }
+    };
+    (m, part(a) + part(b))
+}
+
+/// [`Softmax::par_softmax_rows`] on the default backend.
+///
+/// ```
+/// let x = vec![0.5f32; 8 * 32000];
+/// let mut y = vec![0.0f32; x.len()];
+/// simd_softmax::par_softmax_rows(&x, &mut y, 32000)?;
+/// assert!((y.iter().map(|&v| v as f64).sum::<f64>() - 8.0).abs() < 1e-4);
+/// # Ok::<(), simd_softmax::Error>(())
+/// ```
+pub fn par_softmax_rows(input: &[f32], output: &mut [f32], row_len: usize) -> Result<(), Error> {
+    Softmax::new().par_softmax_rows(input, output, row_len)
+}
+
+/// [`Softmax::par_log_softmax_rows`] on the default backend.
+///
+/// ```
+/// let x = vec![0.0f32; 2 * 4];
+/// let mut y = vec![0.0f32; 8];
+/// simd_softmax::par_log_softmax_rows(&x, &mut y, 4)?;
+/// assert!((y[0] + 4f32.ln()).abs() < 1e-6);
+/// # Ok::<(), simd_softmax::Error>(())
+/// ```
+pub fn par_log_softmax_rows(
+    input: &[f32],
+    output: &mut [f32],
+    row_len: usize,
+) -> Result<(), Error> {
+    Softmax::new().par_log_softmax_rows(input, output, row_len)
+}
+
+/// [`Softmax::par_softmax`] on the default backend.
+///
+/// ```
+/// let x = vec![1.0f32; 1 << 18];
+/// let mut y = vec![0.0f32; x.len()];
+/// simd_softmax::par_softmax(&x, &mut y)?;
+/// assert!(y.iter().all(|&v| (v * (1 << 18) as f32 - 1.0).abs() < 1e-6));
+/// # Ok::<(), simd_softmax::Error>(())
+/// ```
+pub fn par_softmax(input: &[f32], output: &mut [f32]) -> Result<(), Error> {
+    Softmax::new().par_softmax(input, output)
+}
