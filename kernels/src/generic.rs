@@ -12,11 +12,9 @@
 //! Rows of [`TWO_PASS_MIN`] or more elements (larger than L2) and every
 //! log-softmax/logsumexp use [`online_max_sum`] instead: max and sum in one
 //! sweep, then one output pass (`e^(x−m)/total`, or `(x−m) − ln total`).
-//! The sum is blocked so it does not drift as rows grow: four vector
-//! accumulators take at most [`SUM_BLOCK_VECTORS`]`/4` additions each, then
-//! the block is reduced horizontally and added to an `f64` total. The error
-//! of a block sum is bounded by 16 additions per lane plus the horizontal
-//! reduction, independent of the row length.
+//! The exp sum does not drift as rows grow and keeps tiny terms next to the
+//! max's exact 1 ([`unit_sum`]): Fast2Sum-compensated f32 lanes, folded lane
+//! by lane into an `f64` total every [`UNIT_SUM_BLOCK_VECTORS`] vectors.
 //!
 //! Tails use pulp's masked loads and stores (AVX2 `vmaskmov`, AVX-512 mask
 //! registers), never a scalar loop and never an access past the slice.
@@ -31,6 +29,14 @@ use pulp::{Simd, WithSimd};
 /// Vectors summed into the four f32 accumulators before the block is folded
 /// into the f64 total (16 additions per accumulator lane).
 pub const SUM_BLOCK_VECTORS: usize = 64;
+
+/// Vectors per block of the compensated [`unit_sum`]: each error lane then
+/// takes at most 8 roundings before the block is folded into f64, so a sum
+/// of many equal tiny terms (the worst case: every rounding in the same
+/// direction) keeps its relative accuracy to ~2 ULP. With 64 vectors the
+/// error lanes took up to 32 roundings and log-softmax at the max entry of
+/// `[0, −16.7 × 63]` was 6 ULP off.
+pub const UNIT_SUM_BLOCK_VECTORS: usize = 16;
 
 /// The whole kernel family on one instruction set, selected by the SIMD
 /// token `S` (pulp's `Scalar`, `V3`, `V4`, `Neon`, or a portable
@@ -671,6 +677,79 @@ pub(crate) fn blocked_sum<S: Simd>(
     total
 }
 
+/// `Σ f` for terms in `[0, 1]` (or NaN), compensated so that the total is
+/// accurate to a few units of `2^-40` in absolute terms, not just relative
+/// to the largest term: log-softmax at the max entry needs `ln Σ` with
+/// `Σ = 1 + δ`, `δ` tiny, so `δ` itself must survive the summation.
+///
+/// Each accumulator lane starts at `1` and only grows, so it is always at
+/// least as large as the next term and Fast2Sum gives the exact rounding
+/// error of every addition (3 additions, on the FP add pipes that the
+/// exp's FMA-bound chain leaves idle); the errors are summed in a second
+/// f32 vector, and each block is folded lane by lane into an f64 total
+/// (`hi − 1` is exact). Found by the family tests: with plain f32 lanes a
+/// row `[0, −16.7 × 1023]` lost 13 ULP (softmax) and 2·10^5 ULP
+/// (log-softmax) at its max, every tiny term rounding away against the 1.
+#[inline(always)]
+pub(crate) fn unit_sum<S: Simd>(
+    s: S,
+    n: usize,
+    mut full: impl FnMut(usize) -> S::f32s,
+    mut tail: impl FnMut(usize, usize) -> S::f32s,
+) -> f64 {
+    let l = S::F32_LANES;
+    let (one, zero) = (s.splat_f32s(1.0), s.splat_f32s(0.0));
+    let n_vec = n - n % l;
+    let mut total = 0.0f64;
+    let mut i = 0;
+    while i < n_vec {
+        let end = n_vec.min(i + UNIT_SUM_BLOCK_VECTORS * l);
+        let (mut h0, mut e0, mut h1, mut e1) = (one, zero, one, zero);
+        while i + 4 * l <= end {
+            let r0 = fast_two_sum(s, &mut h0, full(i));
+            let r1 = fast_two_sum(s, &mut h1, full(i + l));
+            let r2 = fast_two_sum(s, &mut h0, full(i + 2 * l));
+            let r3 = fast_two_sum(s, &mut h1, full(i + 3 * l));
+            // Residues pairwise: the error sums take 2 roundings per 4 vectors.
+            e0 = s.add_f32s(e0, s.add_f32s(r0, r2));
+            e1 = s.add_f32s(e1, s.add_f32s(r1, r3));
+            i += 4 * l;
+        }
+        while i < end {
+            e0 = s.add_f32s(e0, fast_two_sum(s, &mut h0, full(i)));
+            i += l;
+        }
+        total += fold_lanes(s, h0, e0) + fold_lanes(s, h1, e1);
+    }
+    if i < n {
+        let mut h = one;
+        let e = fast_two_sum(s, &mut h, tail(i, n - i));
+        total += fold_lanes(s, h, e);
+    }
+    total
+}
+
+/// `hi += x`, returning the exact rounding error (Fast2Sum; valid because
+/// `hi ≥ 1 ≥ x ≥ 0`).
+#[inline(always)]
+fn fast_two_sum<S: Simd>(s: S, hi: &mut S::f32s, x: S::f32s) -> S::f32s {
+    let t = s.add_f32s(*hi, x);
+    let added = s.sub_f32s(t, *hi);
+    *hi = t;
+    s.sub_f32s(x, added)
+}
+
+/// `Σ_lanes (hi − 1) + err` in f64 (`hi − 1` is exact for `hi ≥ 1`).
+#[inline(always)]
+fn fold_lanes<S: Simd>(_s: S, hi: S::f32s, err: S::f32s) -> f64 {
+    let h: &[f32] = pulp::bytemuck::cast_slice(core::slice::from_ref(&hi));
+    let e: &[f32] = pulp::bytemuck::cast_slice(core::slice::from_ref(&err));
+    h.iter()
+        .zip(e)
+        .map(|(&h, &e)| (h - 1.0) as f64 + e as f64)
+        .sum()
+}
+
 /// `Σ e^((x−m)·α)` over `n` floats at `src` (`(x−m)·α ≤ 0` for every
 /// input), also storing each term to `dst` when `STORE`; `α` is used only
 /// when `SCALED`. Returns NaN iff an input is NaN.
@@ -684,10 +763,10 @@ pub(crate) unsafe fn exp_sum_pass<S: Simd, const STORE: bool, const SCALED: bool
     alpha: f32,
 ) -> f64 {
     let (mv, av) = (s.splat_f32s(m), s.splat_f32s(alpha));
-    // SAFETY (all accesses): `blocked_sum` passes indices with a full vector
+    // SAFETY (all accesses): `unit_sum` passes indices with a full vector
     // (or `rem` lanes) inside `n`; `src`/`dst` valid for `n`, equal or
     // disjoint, each element read before it is written.
-    blocked_sum(
+    unit_sum(
         s,
         n,
         #[inline(always)]

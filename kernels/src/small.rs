@@ -74,6 +74,7 @@ unsafe fn group<S: Simd, const N: usize, const R: usize, const LOG: bool>(
     // A plain mask (no pulp load/store trampolines): direct masked moves.
     let mask = MemMask::new(s.mask_between_m32s(0, rem as u32).mask());
     let ninf = s.splat_f32s(f32::NEG_INFINITY);
+    let zero = s.splat_f32s(0.0);
     // SAFETY: row `r` is `r·w .. r·w + w`, inside both buffers; the full
     // vectors cover `(N−1)·l` floats and the masked one the last `rem`; all
     // rows are loaded before anything is stored (in place ok).
@@ -107,19 +108,27 @@ unsafe fn group<S: Simd, const N: usize, const R: usize, const LOG: bool>(
         let mut out = [[ninf; N]; R];
         for r in 0..R {
             let msplat = s.splat_f32s(m[r]);
-            let mut sum = s.splat_f32s(0.0);
+            let (mut sum, mut below) = (zero, zero);
             for i in 0..N {
                 out[r][i] = exp_nonpos(s, s.sub_f32s(v[r][i], msplat));
                 sum = s.add_f32s(sum, out[r][i]);
+                let at_max = s.equal_f32s(v[r][i], msplat);
+                below = s.add_f32s(below, s.select_f32s(at_max, zero, out[r][i]));
             }
-            let total = s.reduce_sum_f32s(sum);
+            // Σ = k + δ: the k maxima contribute exactly 1 each, δ the rest.
+            // Summing δ apart keeps its relative accuracy when it is tiny
+            // next to the 1s (log-softmax at the max is −ln(1 + δ) ≈ −δ);
+            // k is recovered exactly by rounding the full sum minus δ.
+            let delta = s.reduce_sum_f32s(below) as f64;
+            let k = libm::round(s.reduce_sum_f32s(sum) as f64 - delta);
+            let total = k + delta;
             if LOG {
-                let c = s.splat_f32s(libm::log(total as f64) as f32);
+                let c = s.splat_f32s(libm::log(total) as f32);
                 for i in 0..N {
                     out[r][i] = s.sub_f32s(s.sub_f32s(v[r][i], msplat), c);
                 }
             } else {
-                let c = s.splat_f32s(1.0 / total);
+                let c = s.splat_f32s((1.0 / total) as f32);
                 for i in 0..N {
                     out[r][i] = s.mul_f32s(out[r][i], c);
                 }
