@@ -1,0 +1,245 @@
+//! No heap allocation on any call: a counting global allocator (a wrapper
+//! around `System`) counts the allocations made by the current thread while
+//! a flag is set, so the test harness's own threads and other tests do not
+//! disturb the count. Every public function, on every backend and through
+//! the free functions, at lengths {0, 1, 7, 8, 17, 1000, 100 000}, on
+//! ordinary and special rows and on refused calls, must allocate nothing.
+//!
+//! Outside the count: building the inputs and outputs, and the first call
+//! of the free functions (`Softmax::new` reads `SIMD_SOFTMAX_BACKEND` once,
+//! which allocates the variable's value); we make that call beforehand.
+//! `jacobian` writes `N²` floats, so it runs up to N = 1000 (10^6 outputs);
+//! at 100 000 its refused call (wrong output size) is counted instead.
+
+use simd_softmax::{Anchor, Backend, Softmax};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+
+thread_local! {
+    /// Whether this thread's allocations are being counted. `const`-
+    /// initialized `Cell<bool>`: no lazy initialization and no destructor,
+    /// so touching it inside the allocator cannot allocate or recurse.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+fn note() {
+    if COUNTING.try_with(Cell::get).unwrap_or(false) {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments,
+// unchanged; the only addition is a relaxed counter increment.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made by this thread while running `f`.
+fn allocations_in(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    ALLOCATIONS.load(Ordering::Relaxed) - before
+}
+
+const LENGTHS: [usize; 7] = [0, 1, 7, 8, 17, 1000, 100_000];
+const JACOBIAN_MAX: usize = 1000;
+
+/// Buffers for every call at one length, made before counting.
+struct Buffers {
+    rows: Vec<Vec<f32>>,
+    probs: Vec<f32>,
+    out: Vec<f32>,
+    out2: Vec<f32>,
+    short: Vec<f32>,
+    jac: Vec<f32>,
+    row_len: usize,
+}
+
+impl Buffers {
+    fn new(n: usize) -> Buffers {
+        let ordinary: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919) % 2003) as f32 * 0.01 - 10.0)
+            .collect();
+        let mut rows = vec![ordinary.clone()];
+        if n > 0 {
+            let mut nan = ordinary.clone();
+            nan[n / 2] = f32::NAN;
+            let mut inf = ordinary.clone();
+            inf[n - 1] = f32::INFINITY;
+            rows.extend([nan, inf, vec![f32::NEG_INFINITY; n]]);
+        }
+        let s: f32 = ordinary.iter().map(|v| v.exp()).sum();
+        let probs = ordinary.iter().map(|v| v.exp() / s).collect();
+        let nj = n.min(JACOBIAN_MAX);
+        Buffers {
+            rows,
+            probs,
+            out: vec![0.0; n],
+            out2: vec![0.0; n],
+            short: vec![0.0; n + 1],
+            jac: vec![0.0; nj * nj],
+            row_len: (1..=n.min(64)).rev().find(|d| n % d == 0).unwrap_or(1),
+        }
+    }
+}
+
+/// Every public function of `sm` (or, with `None`, the free functions).
+fn every_call(sm: Option<&Softmax>, b: &mut Buffers) {
+    macro_rules! call {
+        ($method:ident ( $($arg:expr),* )) => {
+            match sm {
+                Some(sm) => sm.$method($($arg),*),
+                None => simd_softmax::$method($($arg),*),
+            }
+        };
+    }
+    let n = b.out.len();
+    let rl = b.row_len;
+    for x in &b.rows {
+        call!(softmax(x, &mut b.out)).unwrap();
+        b.out2.copy_from_slice(x);
+        call!(softmax_in_place(&mut b.out2));
+        call!(log_softmax(x, &mut b.out)).unwrap();
+        b.out2.copy_from_slice(x);
+        call!(log_softmax_in_place(&mut b.out2));
+        std::hint::black_box(call!(logsumexp(x)));
+        call!(softmax_rows(x, &mut b.out, rl)).unwrap();
+        b.out2.copy_from_slice(x);
+        call!(softmax_rows_in_place(&mut b.out2, rl)).unwrap();
+        call!(log_softmax_rows(x, &mut b.out, rl)).unwrap();
+        b.out2.copy_from_slice(x);
+        call!(log_softmax_rows_in_place(&mut b.out2, rl)).unwrap();
+        for alpha in [0.5, 1.0, -2.0, 0.0, f32::INFINITY, f32::NEG_INFINITY] {
+            call!(softmax_scaled(x, &mut b.out, alpha)).unwrap();
+            call!(softmax_scaled_rows(x, &mut b.out, rl, alpha)).unwrap();
+        }
+        call!(sigmoid(x, &mut b.out)).unwrap();
+        call!(softmax_backward(&b.probs, x, &mut b.out)).unwrap();
+        let terms: [(f32, &[f32]); 3] = [(0.5, x), (-1.5, &b.probs), (2.0, x)];
+        call!(softmax_of_combination(&terms, &mut b.out)).unwrap();
+    }
+    let x = &b.rows[0];
+    let nj = n.min(JACOBIAN_MAX);
+    call!(jacobian(&b.probs[..nj], &mut b.jac)).unwrap();
+    call!(logits_from_probs(&b.probs, &mut b.out, Anchor::ZeroMean)).unwrap();
+    if n > 0 {
+        call!(logits_from_probs(
+            &b.probs,
+            &mut b.out,
+            Anchor::Component(n - 1)
+        ))
+        .unwrap();
+    }
+    call!(softmax_of_combination(&[], &mut b.out)).unwrap();
+
+    // Refused calls allocate nothing either (the errors hold no strings).
+    assert!(call!(softmax(x, &mut b.short)).is_err());
+    assert!(call!(log_softmax(x, &mut b.short)).is_err());
+    assert!(call!(softmax_rows(x, &mut b.out, 0)).is_err());
+    assert!(call!(softmax_rows_in_place(&mut b.out2, 0)).is_err());
+    assert!(call!(log_softmax_rows(x, &mut b.out, n + 1)).is_err() || n == 0);
+    assert!(call!(log_softmax_rows_in_place(&mut b.out2, 0)).is_err());
+    assert!(call!(softmax_scaled(x, &mut b.out, f32::NAN)).is_err());
+    assert!(call!(softmax_scaled_rows(x, &mut b.out, 0, 1.0)).is_err());
+    assert!(call!(softmax_backward(&b.probs, x, &mut b.short)).is_err());
+    assert!(call!(jacobian(x, &mut b.short)).is_err() || n * n == n + 1);
+    assert!(call!(sigmoid(x, &mut b.short)).is_err());
+    assert!(call!(logits_from_probs(x, &mut b.short, Anchor::ZeroMean)).is_err());
+    let bad_p: &[f32] = if n > 0 { x } else { &[-1.0] };
+    let _ = call!(logits_from_probs(
+        bad_p,
+        &mut b.out,
+        Anchor::Component(n + 5)
+    ));
+    let terms: [(f32, &[f32]); 2] = [(1.0, x), (f32::NAN, x)];
+    assert!(call!(softmax_of_combination(&terms, &mut b.out)).is_err() || n == 0);
+    let terms: [(f32, &[f32]); 1] = [(1.0, &b.short)];
+    assert!(call!(softmax_of_combination(&terms, &mut b.out)).is_err());
+}
+
+#[test]
+fn no_public_function_allocates() {
+    // Outside the count: the one-time backend choice and a first call of
+    // every free function (on small buffers).
+    let default = Softmax::new();
+    every_call(None, &mut Buffers::new(3));
+
+    let mut engines = Vec::new();
+    for b in Backend::ALL {
+        if b == Backend::Avx512 && std::env::var_os("SIMD_SOFTMAX_UNDER_VALGRIND").is_some() {
+            println!("no_alloc: skipping {b}: valgrind cannot execute AVX-512");
+            continue;
+        }
+        match Softmax::with_backend(b) {
+            Ok(sm) => engines.push(sm),
+            Err(e) => println!("no_alloc: skipping {b}: {e}"),
+        }
+    }
+
+    // The counter itself works.
+    let probe = allocations_in(|| {
+        std::hint::black_box(vec![1u8; 3]);
+    });
+    assert_eq!(probe, 1, "the counting allocator does not count");
+
+    for n in LENGTHS {
+        let mut bufs = Buffers::new(n);
+        for sm in &engines {
+            let count = allocations_in(|| every_call(Some(sm), &mut bufs));
+            assert_eq!(
+                count,
+                0,
+                "{} at length {n}: {count} allocations",
+                sm.backend()
+            );
+        }
+        let count = allocations_in(|| every_call(None, &mut bufs));
+        assert_eq!(
+            count, 0,
+            "free functions ({default:?}) at length {n}: {count} allocations"
+        );
+        // At 100 000 the Jacobian's refused call (output not N²) is counted.
+        if n > JACOBIAN_MAX {
+            let x = &bufs.rows[0];
+            for sm in &engines {
+                let count = allocations_in(|| {
+                    assert!(sm.jacobian(x, &mut bufs.out).is_err());
+                });
+                assert_eq!(count, 0, "{} jacobian refusal at length {n}", sm.backend());
+            }
+        }
+    }
+    let names: Vec<_> = engines.iter().map(|e| e.backend().name()).collect();
+    println!(
+        "no_alloc: every public function on {names:?} and the free functions ({}), lengths {LENGTHS:?}: 0 allocations",
+        default.backend()
+    );
+}
