@@ -117,6 +117,15 @@ fn max(x: &[f32]) -> f64 {
     x.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64))
 }
 
+/// `ln Σ e^(x−m)` as `ln k + log1p(δ/k)`: `k` entries equal to the max,
+/// `δ` the rest. `ln(k + δ)` would lose a `δ` below f64's resolution of `k`
+/// (`[0, −50]`: `δ = e^-50`, and log-softmax at the max is `≈ −δ`).
 fn lse_shifted(x: &[f32], m: f64) -> f64 {
-    libm::log(x.iter().map(|&v| libm::exp(v as f64 - m)).sum::<f64>())
+    let k = x.iter().filter(|&&v| v as f64 == m).count() as f64;
+    let delta: f64 = x
+        .iter()
+        .filter(|&&v| v as f64 != m)
+        .map(|&v| libm::exp(v as f64 - m))
+        .sum();
+    libm::log(k) + libm::log1p(delta / k)
 }

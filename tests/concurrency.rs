@@ -13,9 +13,11 @@ use std::thread;
 const THREADS: usize = 6;
 
 /// Rounds per thread: fewer under valgrind (`scripts/memcheck.sh`), which
-/// runs threads one at a time, 20-50 times slower.
+/// runs threads one at a time, 20-50 times slower, and under QEMU
+/// (`scripts/test-aarch64.sh` sets `SIMD_SOFTMAX_TEST_QUICK=1`).
 fn rounds() -> usize {
-    if std::env::var_os("SIMD_SOFTMAX_UNDER_VALGRIND").is_some() {
+    let quick = std::env::var("SIMD_SOFTMAX_TEST_QUICK").is_ok_and(|v| v == "1");
+    if quick || std::env::var_os("SIMD_SOFTMAX_UNDER_VALGRIND").is_some() {
         2
     } else {
         12

@@ -22,7 +22,7 @@
 //! limits are applied with `select`, not min/max), so NaN detection costs
 //! nothing on the fast path.
 
-use crate::math::exp_nonpos;
+use crate::math::{exp_nonpos, exp_nonpos_gradual};
 use crate::small::small_rows;
 use pulp::{Simd, WithSimd};
 
@@ -268,7 +268,8 @@ impl WithSimd for MaxSum {
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) -> (f32, f64) {
         // SAFETY: `src` is valid for `len` reads (from a slice in `Kernel`).
-        unsafe { online_max_sum(s, self.src, self.len) }
+        let (m, sum) = unsafe { online_max_sum(s, self.src, self.len) };
+        (m, sum.total())
     }
 }
 
@@ -308,9 +309,9 @@ impl WithSimd for LogSumExp {
         }
         // SAFETY: `src` is valid for `n` reads (from a slice in `Kernel`).
         unsafe {
-            let (m, total) = online_max_sum(s, src, n);
+            let (m, sum) = online_max_sum(s, src, n);
             if m.is_finite() {
-                (m as f64 + libm::log(total)) as f32
+                (m as f64 + sum.ln()) as f32
             } else if m.is_nan() || any_nan(src, n) {
                 f32::NAN
             } else {
@@ -351,7 +352,8 @@ pub const TWO_PASS_MIN: usize = 1 << 21;
 unsafe fn softmax_row_two_pass<S: Simd>(s: S, src: *const f32, dst: *mut f32, n: usize) {
     // SAFETY (whole body): the caller's contract, forwarded.
     unsafe {
-        let (m, total) = online_max_sum(s, src, n);
+        let (m, sum) = online_max_sum(s, src, n);
+        let total = sum.total();
         if !m.is_finite() {
             nonfinite_row::<false>(src, dst, n, m, f32::INFINITY);
         } else if total.is_nan() {
@@ -395,9 +397,9 @@ unsafe fn exp_scale_pass<S: Simd>(
 /// from the blocks seen so far) for the caller's special-row path; a NaN
 /// anywhere else makes the total NaN.
 #[inline(always)]
-pub(crate) unsafe fn online_max_sum<S: Simd>(s: S, src: *const f32, n: usize) -> (f32, f64) {
+pub(crate) unsafe fn online_max_sum<S: Simd>(s: S, src: *const f32, n: usize) -> (f32, ExpSum) {
     let block = SUM_BLOCK_VECTORS * S::F32_LANES;
-    let (mut m, mut total) = (f32::NEG_INFINITY, 0.0f64);
+    let (mut m, mut sum) = (f32::NEG_INFINITY, ExpSum { k: 0.0, delta: 0.0 });
     let mut i = 0;
     // SAFETY (whole body): each block `i .. i + len` lies inside the `n`
     // floats `src` is valid for.
@@ -407,19 +409,84 @@ pub(crate) unsafe fn online_max_sum<S: Simd>(s: S, src: *const f32, n: usize) ->
             let p = src.add(i);
             let bm = max_pass(s, p, len);
             if bm.is_nan() || bm == f32::INFINITY {
-                return (bm, 0.0);
+                return (bm, sum);
             }
             if bm > m {
-                total *= libm::exp(m as f64 - bm as f64);
+                // The old maxima are no longer maxima: all of it becomes δ.
+                sum.delta = (sum.delta + sum.k) * libm::exp(m as f64 - bm as f64);
+                sum.k = 0.0;
                 m = bm;
             }
             if m > f32::NEG_INFINITY {
-                total += exp_sum_pass::<S, false, false>(s, p, core::ptr::null_mut(), len, m, 1.0);
+                let b = split_sum_pass(s, p, len, m);
+                sum.k += b.k;
+                sum.delta += b.delta;
             }
             i += len;
         }
     }
-    (m, total)
+    (m, sum)
+}
+
+/// `Σ e^(x−m)` split as `k + δ`: `k` entries equal to the max `m` (each
+/// contributing exactly 1) and `δ`, the rest. Keeping them apart lets
+/// `ln Σ = ln k + log1p(δ/k)` stay accurate when `δ` is far below the f64
+/// resolution of 1 (log-softmax at the max entry is `−ln Σ ≈ −δ/k`;
+/// `[7, −33]` needs `δ = e^-40`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ExpSum {
+    pub(crate) k: f64,
+    pub(crate) delta: f64,
+}
+
+impl ExpSum {
+    pub(crate) fn total(self) -> f64 {
+        self.k + self.delta
+    }
+
+    pub(crate) fn ln(self) -> f64 {
+        libm::log(self.k) + libm::log1p(self.delta / self.k)
+    }
+}
+
+/// `e^(x−m)` with the maxima's exact 1s moved to `count` (as 0 here).
+#[inline(always)]
+fn split_term<S: Simd>(s: S, x: S::f32s, m: S::f32s, count: &core::cell::Cell<S::f32s>) -> S::f32s {
+    let (zero, one) = (s.splat_f32s(0.0), s.splat_f32s(1.0));
+    let d = s.sub_f32s(x, m);
+    let at_max = s.equal_f32s(d, zero);
+    count.set(s.add_f32s(count.get(), s.select_f32s(at_max, one, zero)));
+    s.select_f32s(at_max, zero, exp_nonpos_gradual(s, d))
+}
+
+/// [`ExpSum`] of one block of `n` floats at `src` against the max `m`.
+#[inline(always)]
+unsafe fn split_sum_pass<S: Simd>(s: S, src: *const f32, n: usize, m: f32) -> ExpSum {
+    let (mv, zero, one) = (s.splat_f32s(m), s.splat_f32s(0.0), s.splat_f32s(1.0));
+    let count = core::cell::Cell::new(zero);
+    // SAFETY (all loads): `unit_sum` passes indices with a full vector (or
+    // `rem` lanes) inside `n`, and `src` is valid for `n` reads.
+    let delta = unit_sum(
+        s,
+        n,
+        #[inline(always)]
+        |i| split_term(s, unsafe { load::<S>(src.add(i)) }, mv, &count),
+        #[inline(always)]
+        |i, rem| {
+            split_term(
+                s,
+                unsafe { load_tail(s, src.add(i), rem, f32::NEG_INFINITY) },
+                mv,
+                &count,
+            )
+        },
+    );
+    let count = count.get();
+    // Lane counts are small exact integers (a block holds ≤ 1024 floats).
+    ExpSum {
+        k: fold_lanes(s, s.add_f32s(count, one), zero),
+        delta,
+    }
 }
 
 /// [`softmax_row`] once the row max `m` is known.
@@ -469,13 +536,13 @@ pub(crate) unsafe fn finish_softmax<S: Simd>(s: S, dst: *mut f32, n: usize, tota
 pub(crate) unsafe fn log_softmax_row<S: Simd>(s: S, src: *const f32, dst: *mut f32, n: usize) {
     // SAFETY (whole body): the caller's contract, forwarded to the passes.
     unsafe {
-        let (m, total) = online_max_sum(s, src, n);
+        let (m, sum) = online_max_sum(s, src, n);
         if !m.is_finite() {
             nonfinite_row::<true>(src, dst, n, m, f32::INFINITY);
-        } else if total.is_nan() {
+        } else if sum.delta.is_nan() {
             fill(dst, n, f32::NAN);
         } else {
-            let (mv, cv) = (s.splat_f32s(m), s.splat_f32s(libm::log(total) as f32));
+            let (mv, cv) = (s.splat_f32s(m), s.splat_f32s(sum.ln() as f32));
             map1(
                 s,
                 src,

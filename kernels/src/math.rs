@@ -75,9 +75,50 @@ pub fn exp<S: Simd>(s: S, x: S::f32s) -> S::f32s {
     )
 }
 
+/// Below this, `e^x` rounds to `+0` even with gradual underflow.
+pub const EXP_SUBNORMAL_LO: f32 = -103.972_08;
+
+/// `e^x` for `x ≤ 0` with gradual underflow: results below `2^-126` are the
+/// correctly scaled subnormals instead of `0` (unless the CPU flushes them).
+/// For log-softmax and logsumexp, where `ln(1 + δ)` at the max entry needs
+/// every term of `δ`, however small (`[100, 17.9, …]`: `δ ≈ 1.5e-36` is a
+/// sum of terms that straddle `2^-126`). Two more multiplies and selects
+/// than [`exp_nonpos`]: the scale is split as `2^(k+64) · 2^-64`.
+#[inline(always)]
+pub fn exp_nonpos_gradual<S: Simd>(s: S, x: S::f32s) -> S::f32s {
+    let (p, kf) = exp_poly(s, x);
+    let tiny = s.less_than_f32s(x, s.splat_f32s(EXP_LO));
+    let bias = s.select_u32s(tiny, s.splat_u32s(127 + 64), s.splat_u32s(127));
+    let biased = s.add_u32s(s.transmute_u32s_f32s(kf), bias);
+    let scale = s.wrapping_dyn_shl_u32s(biased, s.splat_u32s(23));
+    let v = s.mul_f32s(p, s.transmute_f32s_u32s(scale));
+    let v = s.select_f32s(
+        tiny,
+        s.mul_f32s(v, s.splat_f32s(f32::from_bits(0x1f80_0000))),
+        v,
+    );
+    s.select_f32s(
+        s.less_than_f32s(x, s.splat_f32s(EXP_SUBNORMAL_LO)),
+        s.splat_f32s(0.0),
+        v,
+    )
+}
+
 /// Steps 1–4 without the range limits; valid for `EXP_LO ≤ x ≤ EXP_HI`.
 #[inline(always)]
 fn exp_core<S: Simd>(s: S, x: S::f32s) -> S::f32s {
+    let (p, kf) = exp_poly(s, x);
+    // The low bits of `kf` are `k + 0x40_0000`; the extra bit and the
+    // exponent of ROUND_MAGIC are shifted out, leaving `(k + 127) << 23`.
+    let bits = s.transmute_u32s_f32s(kf);
+    let biased = s.add_u32s(bits, s.splat_u32s(127));
+    let scale = s.wrapping_dyn_shl_u32s(biased, s.splat_u32s(23));
+    s.mul_f32s(p, s.transmute_f32s_u32s(scale))
+}
+
+/// Steps 1–3: `e^r` and `kf` (whose low mantissa bits hold `k`).
+#[inline(always)]
+fn exp_poly<S: Simd>(s: S, x: S::f32s) -> (S::f32s, S::f32s) {
     let magic = s.splat_f32s(ROUND_MAGIC);
     let kf = s.mul_add_e_f32s(x, s.splat_f32s(LOG2_E), magic);
     let k = s.sub_f32s(kf, magic);
@@ -92,13 +133,7 @@ fn exp_core<S: Simd>(s: S, x: S::f32s) -> S::f32s {
     let one = s.splat_f32s(1.0);
     p = s.mul_add_e_f32s(p, r, one);
     p = s.mul_add_e_f32s(p, r, one);
-
-    // The low bits of `kf` are `k + 0x40_0000`; the extra bit and the
-    // exponent of ROUND_MAGIC are shifted out, leaving `(k + 127) << 23`.
-    let bits = s.transmute_u32s_f32s(kf);
-    let biased = s.add_u32s(bits, s.splat_u32s(127));
-    let scale = s.wrapping_dyn_shl_u32s(biased, s.splat_u32s(23));
-    s.mul_f32s(p, s.transmute_f32s_u32s(scale))
+    (p, kf)
 }
 
 const SQRT_2: f32 = core::f32::consts::SQRT_2;

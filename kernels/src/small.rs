@@ -26,7 +26,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::generic::{load, log_softmax_row, softmax_row, store};
-use crate::math::exp_nonpos;
+use crate::math::{exp_nonpos, exp_nonpos_gradual};
 use pulp::{MemMask, Simd};
 
 /// Rows interleaved per iteration.
@@ -110,7 +110,13 @@ unsafe fn group<S: Simd, const N: usize, const R: usize, const LOG: bool>(
             let msplat = s.splat_f32s(m[r]);
             let (mut sum, mut below) = (zero, zero);
             for i in 0..N {
-                out[r][i] = exp_nonpos(s, s.sub_f32s(v[r][i], msplat));
+                let d = s.sub_f32s(v[r][i], msplat);
+                // Log-softmax needs every term of δ, subnormal ones too.
+                out[r][i] = if LOG {
+                    exp_nonpos_gradual(s, d)
+                } else {
+                    exp_nonpos(s, d)
+                };
                 sum = s.add_f32s(sum, out[r][i]);
                 let at_max = s.equal_f32s(v[r][i], msplat);
                 below = s.add_f32s(below, s.select_f32s(at_max, zero, out[r][i]));
@@ -123,7 +129,9 @@ unsafe fn group<S: Simd, const N: usize, const R: usize, const LOG: bool>(
             let k = libm::round(s.reduce_sum_f32s(sum) as f64 - delta);
             let total = k + delta;
             if LOG {
-                let c = s.splat_f32s(libm::log(total) as f32);
+                // ln k + log1p(δ/k), not ln(k + δ): δ may be below f64's
+                // resolution of k (`[7, −33]`: δ = e^-40).
+                let c = s.splat_f32s((libm::log(k) + libm::log1p(delta / k)) as f32);
                 for i in 0..N {
                     out[r][i] = s.sub_f32s(s.sub_f32s(v[r][i], msplat), c);
                 }
