@@ -123,7 +123,7 @@ fn merge(a: (f32, f64), b: (f32, f64)) -> (f32, f64) {
         return (f32::NAN, f64::NAN);
     }
     let m = a.0.max(b.0);
-    if m == f32::NEG_INFINITY || m == f32::INFINITY {
+    if m.is_infinite() {
         return (m, a.1 + b.1);
     }
     let part = |(mi, si): (f32, f64)| {

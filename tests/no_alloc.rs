@@ -9,7 +9,8 @@
 //! of the free functions (`Softmax::new` reads `SIMD_SOFTMAX_BACKEND` once,
 //! which allocates the variable's value); we make that call beforehand.
 //! `jacobian` writes `N²` floats, so it runs up to N = 1000 (10^6 outputs);
-//! at 100 000 its refused call (wrong output size) is counted instead.
+//! at 100 000 its refused call (wrong output size) is counted instead. Rows
+//! of 2^21 elements (the two-pass path) are checked for the softmax family.
 
 use simd_softmax::{Anchor, Backend, Softmax};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -72,6 +73,14 @@ fn allocations_in(f: impl FnOnce()) -> usize {
 const LENGTHS: [usize; 7] = [0, 1, 7, 8, 17, 1000, 100_000];
 const JACOBIAN_MAX: usize = 1000;
 
+/// `SIMD_SOFTMAX_TEST_QUICK=1` (set by `scripts/test-aarch64.sh`: QEMU
+/// emulates every float operation in software): rows above 1000 elements
+/// get only the ordinary input (no special rows), and the 2^21-element
+/// two-pass rows are left out.
+fn quick() -> bool {
+    std::env::var("SIMD_SOFTMAX_TEST_QUICK").is_ok_and(|v| v == "1")
+}
+
 /// Buffers for every call at one length, made before counting.
 struct Buffers {
     rows: Vec<Vec<f32>>,
@@ -89,7 +98,7 @@ impl Buffers {
             .map(|i| ((i * 7919) % 2003) as f32 * 0.01 - 10.0)
             .collect();
         let mut rows = vec![ordinary.clone()];
-        if n > 0 {
+        if n > 0 && !(quick() && n > 1000) {
             let mut nan = ordinary.clone();
             nan[n / 2] = f32::NAN;
             let mut inf = ordinary.clone();
@@ -235,6 +244,31 @@ fn no_public_function_allocates() {
                 });
                 assert_eq!(count, 0, "{} jacobian refusal at length {n}", sm.backend());
             }
+        }
+    }
+    // Rows of 2^21 elements take the kernels' two-pass (online max + sum)
+    // path: softmax and friends there too.
+    if quick() {
+        println!("no_alloc: 2^21-element rows skipped in quick (emulated) mode");
+    } else {
+        let n = 1 << 21;
+        let x: Vec<f32> = (0..n).map(|i| (i % 1009) as f32 * 0.01 - 5.0).collect();
+        let mut y = vec![0.0f32; n];
+        for sm in &engines {
+            let count = allocations_in(|| {
+                sm.softmax(&x, &mut y).unwrap();
+                sm.log_softmax(&x, &mut y).unwrap();
+                std::hint::black_box(sm.logsumexp(&x));
+                sm.softmax_scaled(&x, &mut y, 0.5).unwrap();
+                y.copy_from_slice(&x);
+                sm.softmax_in_place(&mut y);
+            });
+            assert_eq!(
+                count,
+                0,
+                "{} at length 2^21: {count} allocations",
+                sm.backend()
+            );
         }
     }
     let names: Vec<_> = engines.iter().map(|e| e.backend().name()).collect();

@@ -10,10 +10,10 @@
 //! else: NaN / +∞ / all −∞ row                  scalar, rare: SPEC §3 limits
 //! ```
 //! Rows of [`TWO_PASS_MIN`] or more elements (larger than L2) and every
-//! log-softmax/logsumexp use [`online_max_sum`] instead: max and sum in one
+//! log-softmax/logsumexp use `online_max_sum` instead: max and sum in one
 //! sweep, then one output pass (`e^(x−m)/total`, or `(x−m) − ln total`).
 //! The exp sum does not drift as rows grow and keeps tiny terms next to the
-//! max's exact 1 ([`unit_sum`]): Fast2Sum-compensated f32 lanes, folded lane
+//! max's exact 1 (`unit_sum`): Fast2Sum-compensated f32 lanes, folded lane
 //! by lane into an `f64` total every [`UNIT_SUM_BLOCK_VECTORS`] vectors.
 //!
 //! Tails use pulp's masked loads and stores (AVX2 `vmaskmov`, AVX-512 mask
@@ -30,7 +30,7 @@ use pulp::{Simd, WithSimd};
 /// into the f64 total (16 additions per accumulator lane).
 pub const SUM_BLOCK_VECTORS: usize = 64;
 
-/// Vectors per block of the compensated [`unit_sum`]: each error lane then
+/// Vectors per block of the compensated `unit_sum`: each error lane then
 /// takes at most 8 roundings before the block is folded into f64, so a sum
 /// of many equal tiny terms (the worst case: every rounding in the same
 /// direction) keeps its relative accuracy to ~2 ULP. With 64 vectors the
@@ -256,7 +256,7 @@ impl<const LOG: bool> WithSimd for Rows<LOG> {
     }
 }
 
-/// [`online_max_sum`] over `len` values at `src` (valid for `len` reads).
+/// `online_max_sum` over `len` values at `src` (valid for `len` reads).
 struct MaxSum {
     src: *const f32,
     len: usize,
@@ -334,7 +334,7 @@ pub(crate) unsafe fn softmax_row<S: Simd>(s: S, src: *const f32, dst: *mut f32, 
     }
 }
 
-/// Rows at least this long take the two-pass path ([`online_max_sum`], then
+/// Rows at least this long take the two-pass path (`online_max_sum`, then
 /// one exp-and-normalize pass: 12 bytes of memory traffic per element
 /// instead of the fused path's 20) — they no longer fit in the L2 cache,
 /// so the fused path's three sweeps would each go to L3 or DRAM.
