@@ -36,3 +36,8 @@ pub use error::Error;
 #[cfg(feature = "rayon")]
 pub use parallel::{PAR_MIN, par_log_softmax_rows, par_softmax, par_softmax_rows};
 pub use simd_softmax_kernels::Anchor;
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
