@@ -375,8 +375,10 @@ fn check_abs(ctx: &str, i: usize, y: f32, r: f64, bound: f64) {
         false
     } else if r.is_infinite() {
         y as f64 == r
-    } else if r.abs() > f32::MAX as f64 && y.is_infinite() {
-        y.is_sign_positive() == (r > 0.0)
+    } else if y.is_infinite() && r.abs() + bound > f32::MAX as f64 {
+        // The bound reaches past f32::MAX: an overflow to ±∞ is within it
+        // (e.g. a gradient whose dot product cancelled catastrophically).
+        bound >= r.abs() || y.is_sign_positive() == (r > 0.0)
     } else {
         y.is_finite() && (y as f64 - r).abs() <= bound
     };
