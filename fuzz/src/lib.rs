@@ -1074,10 +1074,15 @@ fn check_backward(ctx: &str, y: &[f32], dy: &[f32], dx: &[f32]) -> bool {
     }
     let e_dot = 32.0 * U * absdot + ulp_f32(dot) + y.len() as f64 * TINY;
     let exact_inputs = finite(y) && finite(dy);
+    // Whether the backends must agree in class: not where the error bound
+    // itself reaches f32::MAX (cancellation in the dot product; the
+    // backends sum in different orders).
+    let mut comparable = true;
     for (i, ((&a, &b), &v)) in y.iter().zip(dy).zip(dx).enumerate() {
         let r = a as f64 * (b as f64 - dot);
         if exact_inputs {
             let bound = (a as f64).abs() * e_dot * 1.01 + 2.0 * ulp_f32(r) + TINY;
+            comparable &= r.abs() + bound < big;
             check_abs(ctx, i, v, r, bound);
         } else {
             // Infinite inputs: only the class is defined.
@@ -1097,7 +1102,7 @@ fn check_backward(ctx: &str, y: &[f32], dy: &[f32], dx: &[f32]) -> bool {
             assert_eq!(got, want, "{ctx}: element {i}: {v:e}, reference {r:e}");
         }
     }
-    true
+    comparable
 }
 
 /// `J = diag(y) − y yᵀ` against f64: off the diagonal one rounding of
