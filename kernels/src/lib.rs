@@ -13,6 +13,7 @@
 
 pub mod family;
 pub mod generic;
+mod isa;
 pub mod math;
 pub mod portable;
 pub mod scalar;

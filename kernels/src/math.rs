@@ -1,16 +1,22 @@
 //! The vector exp and ln every kernel shares, written once against pulp's
 //! [`Simd`] so the AVX2, AVX-512, NEON and portable instantiations compute
-//! the same results.
+//! the same results (AVX2 has its own exp for `x ≤ 0`, see below).
 //!
-//! exp scheme (about 13 vector instructions per vector):
+//! exp scheme (polynomial; about 14 vector instructions per vector):
 //! 1. `k = round(x·log2 e)` with the "add 1.5·2^23" trick: after the FMA the
 //!    low mantissa bits of `kf` hold `k`, so no float→int conversion is needed.
 //! 2. Two-constant (Cody–Waite) reduction `r = x − k·ln2_hi − k·ln2_lo`, with
 //!    `ln2_hi` short enough that `k·ln2_hi` is exact for every `k` we keep;
 //!    `|r| ≤ ln2/2`.
 //! 3. `e^r ≈ 1 + r + c2·r² + … + c6·r⁶`, a relative-error minimax fit on
-//!    `[−ln2/2, ln2/2]` (max relative error 3.1e-9, 0.05 ULP), Horner form.
+//!    `[−ln2/2, ln2/2]` (max relative error 3.1e-9, 0.05 ULP); the inner
+//!    part `c2 + … + c6·r⁴` in Estrin form, then two Horner steps.
 //! 4. Scale by `2^k`, built by shifting `k + 127` into the exponent field.
+//!
+//! [`exp_nonpos`] on AVX2 uses a table scheme instead: `2^(j/8)` from one
+//! register with `vpermps` and a degree-3 polynomial (see
+//! `exp_nonpos_avx2`): 7 FMA-pipe operations instead of 10, the most
+//! expensive part of every softmax.
 //!
 //! Range: `x < ln 2^-126` gives exactly `+0` (SPEC §3 allows flushing results
 //! below `2^-126`; it also keeps the result independent of FTZ/DAZ), `x > ln
@@ -22,9 +28,23 @@
 //! cost more than the whole exp); the two-constant reduction is exact either
 //! way, so both stay within the same bound.
 //!
-//! Lost experiments: a degree-5 polynomial (one FMA less) has 0.88 ULP of
-//! polynomial error on its own, which leaves too little of the SPEC's 4 ULP
-//! budget once the sum and reciprocal are added.
+//! Lost experiments (exp + sum + store over 4096 floats in L1, Zen 3, AVX2):
+//! - a degree-5 polynomial (one FMA less) has 0.88 ULP of polynomial error
+//!   on its own, which leaves too little of the SPEC's 4 ULP budget once the
+//!   sum and reciprocal are added;
+//! - the degree-6 polynomial in plain Horner form: 0.40 ns/element against
+//!   0.365 for the Estrin form (the chain is 8 dependent FMAs instead of 6;
+//!   the kernel is bound by latency and scheduler capacity, not by FMA
+//!   throughput: ~9 cycles per vector for ~5 cycles of FMA work);
+//! - scaling by an integer add of `k << 23` to the result (one multiply
+//!   less): an input NaN's payload bits end up in the exponent field and can
+//!   turn the NaN into a finite number, which breaks SPEC §3's NaN rows.
+//!   The AVX2 table scheme adds the integer to the table entry instead,
+//!   before the last FMA, where a NaN operand still wins;
+//! - not tried: a 2^(j/4) table read with the in-lane `vpermilps` and a
+//!   degree-4 polynomial takes as many FMA-pipe slots on Zen 3 as the
+//!   8-entry table (one FMA more, a shuffle that costs one slot instead of
+//!   about two) with a longer dependency chain.
 
 use pulp::Simd;
 
@@ -48,8 +68,15 @@ const C6: f32 = 0.001_381_461_3;
 
 /// `e^x` for `x ≤ 0` or NaN, the case of every softmax (`x − max ≤ 0`).
 /// Positive inputs are not range-checked: callers guarantee `x ≤ 0`.
+/// On AVX2 this is `exp_nonpos_avx2`'s table scheme, elsewhere the
+/// polynomial scheme above; both return exactly `1` at `x = 0` and values
+/// `≤ 1` for `x ≤ 0`, which the compensated sums rely on.
 #[inline(always)]
 pub fn exp_nonpos<S: Simd>(s: S, x: S::f32s) -> S::f32s {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(v3) = crate::isa::as_v3(s) {
+        return crate::isa::cast(exp_nonpos_avx2(v3, crate::isa::cast(x)));
+    }
     let v = exp_core(s, x);
     s.select_f32s(
         s.less_than_f32s(x, s.splat_f32s(EXP_LO)),
@@ -68,6 +95,76 @@ pub fn exp<S: Simd>(s: S, x: S::f32s) -> S::f32s {
         s.splat_f32s(f32::INFINITY),
         v,
     );
+    s.select_f32s(
+        s.less_than_f32s(x, s.splat_f32s(EXP_LO)),
+        s.splat_f32s(0.0),
+        v,
+    )
+}
+
+/// `2^(j/8)`, `j = 0..8`, rounded to f32 (relative error ≤ 0.54·2^-24).
+#[cfg(target_arch = "x86_64")]
+const EXP2_EIGHTHS: [u32; 8] = [
+    0x3f80_0000,
+    0x3f8b_95c2,
+    0x3f98_37f0,
+    0x3fa5_fed7,
+    0x3fb5_04f3,
+    0x3fc5_672a,
+    0x3fd7_44fd,
+    0x3fea_c0c7,
+];
+/// `8·log2 e`.
+#[cfg(target_arch = "x86_64")]
+const LOG2_E_8: f32 = 11.541_56;
+/// `e^r − 1 ≈ r + r²·(T2 + T3·r)` on `|r| ≤ ln2/16`: relative-error minimax
+/// fit (0.43·2^-24 with these f32 coefficients).
+#[cfg(target_arch = "x86_64")]
+const T2: f32 = 0.500_064_55;
+#[cfg(target_arch = "x86_64")]
+const T3: f32 = 0.166_668_58;
+
+/// [`exp_nonpos`] on AVX2: `k = round(8·x·log2 e)` (same rounding trick),
+/// `r = x − k·ln2/8` (the same two-constant split, scaled by 1/8, so still
+/// exact for every `|k| < 2^15`), `e^x = 2^(k>>3) · 2^((k&7)/8) · e^r`.
+/// `2^((k&7)/8)` comes from a table held in one register and read with one
+/// `vpermps` (its index is the low bits of `kf`), `2^(k>>3)` is added to
+/// that entry's exponent field as an integer, and `e^r` needs only a
+/// degree-3 polynomial, applied as `t + t·(e^r − 1)` in one FMA.
+///
+/// Cost per vector: 7 FMA-pipe operations and one `vpermps` against the
+/// polynomial scheme's 10 (degree 6 and a scaling multiply): 0.29 vs 0.40
+/// ns/element for exp+sum+store on Zen 3. Error: table rounding
+/// 0.54·2^-24, polynomial 0.43·2^-24, final rounding ≤ 2^-24, so ≤ 1 ULP
+/// against the polynomial scheme's 0.55.
+///
+/// NaN: `e^r − 1` is NaN, and the final FMA returns NaN whatever the table
+/// entry and the integer scaling made of the NaN's payload bits. `x` below
+/// [`EXP_LO`] (including `−∞`) selects `+0`; above it `k ≥ −1008`, so the
+/// scaled entry `2^(k>>3)·t ≥ 2^-126` is normal and only the last rounding
+/// can go subnormal.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn exp_nonpos_avx2(s: pulp::x86::V3, x: pulp::f32x8) -> pulp::f32x8 {
+    let magic = s.splat_f32s(ROUND_MAGIC);
+    let kf = s.mul_add_e_f32s(x, s.splat_f32s(LOG2_E_8), magic);
+    let k = s.sub_f32s(kf, magic);
+    let r = s.mul_add_e_f32s(k, s.splat_f32s(-LN2_HI / 8.0), x);
+    let r = s.mul_add_e_f32s(k, s.splat_f32s(-LN2_LO / 8.0), r);
+    let r2 = s.mul_f32s(r, r);
+    let q = s.mul_add_e_f32s(s.splat_f32s(T3), r, s.splat_f32s(T2));
+    let em1 = s.mul_add_e_f32s(q, r2, r);
+
+    let kb = s.transmute_u32s_f32s(kf);
+    let table: pulp::f32x8 = pulp::bytemuck::cast(EXP2_EIGHTHS);
+    let t = crate::isa::permute8(s, table, kb);
+    // Bits 3.. of k to the exponent field: (k << 20) without k's low 3 bits.
+    let e = s.and_u32s(
+        s.wrapping_dyn_shl_u32s(kb, s.splat_u32s(20)),
+        s.splat_u32s(0xff80_0000),
+    );
+    let ts = s.transmute_f32s_u32s(s.add_u32s(s.transmute_u32s_f32s(t), e));
+    let v = s.mul_add_e_f32s(ts, em1, ts);
     s.select_f32s(
         s.less_than_f32s(x, s.splat_f32s(EXP_LO)),
         s.splat_f32s(0.0),
@@ -125,11 +222,12 @@ fn exp_poly<S: Simd>(s: S, x: S::f32s) -> (S::f32s, S::f32s) {
     let r = s.mul_add_e_f32s(k, s.splat_f32s(-LN2_HI), x);
     let r = s.mul_add_e_f32s(k, s.splat_f32s(-LN2_LO), r);
 
-    let mut p = s.splat_f32s(C6);
-    p = s.mul_add_e_f32s(p, r, s.splat_f32s(C5));
-    p = s.mul_add_e_f32s(p, r, s.splat_f32s(C4));
-    p = s.mul_add_e_f32s(p, r, s.splat_f32s(C3));
-    p = s.mul_add_e_f32s(p, r, s.splat_f32s(C2));
+    // Estrin: c2 + c3·r + r²·(c4 + c5·r + c6·r²), then two Horner steps.
+    let r2 = s.mul_f32s(r, r);
+    let a = s.mul_add_e_f32s(s.splat_f32s(C3), r, s.splat_f32s(C2));
+    let b = s.mul_add_e_f32s(s.splat_f32s(C5), r, s.splat_f32s(C4));
+    let b = s.mul_add_e_f32s(s.splat_f32s(C6), r2, b);
+    let mut p = s.mul_add_e_f32s(b, r2, a);
     let one = s.splat_f32s(1.0);
     p = s.mul_add_e_f32s(p, r, one);
     p = s.mul_add_e_f32s(p, r, one);
