@@ -46,3 +46,43 @@ pub(crate) fn permute8(v3: pulp::x86::V3, table: pulp::f32x8, idx: pulp::u32x8) 
     let (t, i): (__m256, __m256i) = (cast(table), cast(idx));
     cast(v3.avx2._mm256_permutevar8x32_ps(t, i))
 }
+
+/// `op` over all lanes of `v`, the result in every lane (a butterfly of
+/// `log2(lanes)` steps, each combining a vector with a shuffled copy; all
+/// lanes group the same pairs, so they hold bit-identical results). AVX2
+/// uses its three cheap shuffles (swap 128-bit halves, swap pairs, swap
+/// neighbours); other instruction sets rotate by half, quarter, ... of the
+/// lanes (pulp's `rotate_right`, one permute on AVX-512 and NEON).
+#[inline(always)]
+pub(crate) fn all_lanes<S: Simd>(
+    s: S,
+    v: S::f32s,
+    op: impl Fn(S::f32s, S::f32s) -> S::f32s,
+) -> S::f32s {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(v3) = as_v3(s) {
+        use core::arch::x86_64::__m256;
+        let sh = |a: S::f32s, f: fn(pulp::x86::V3, __m256) -> __m256| -> S::f32s {
+            cast(f(v3, cast(a)))
+        };
+        let v = op(
+            v,
+            sh(v, |v3, a| v3.avx._mm256_permute2f128_ps::<0x01>(a, a)),
+        );
+        let v = op(v, sh(v, |v3, a| v3.avx._mm256_permute_ps::<0x4e>(a)));
+        return op(v, sh(v, |v3, a| v3.avx._mm256_permute_ps::<0xb1>(a)));
+    }
+    let mut v = v;
+    let mut k = S::F32_LANES / 2;
+    while k > 0 {
+        v = op(v, s.rotate_right_f32s(v, k));
+        k /= 2;
+    }
+    v
+}
+
+/// Lane 0 of `v`.
+#[inline(always)]
+pub(crate) fn first_lane<S: Simd>(v: S::f32s) -> f32 {
+    pulp::bytemuck::cast_slice::<S::f32s, f32>(core::slice::from_ref(&v))[0]
+}

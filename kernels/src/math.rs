@@ -165,11 +165,10 @@ pub(crate) fn exp_nonpos_avx2(s: pulp::x86::V3, x: pulp::f32x8) -> pulp::f32x8 {
     );
     let ts = s.transmute_f32s_u32s(s.add_u32s(s.transmute_u32s_f32s(t), e));
     let v = s.mul_add_e_f32s(ts, em1, ts);
-    s.select_f32s(
-        s.less_than_f32s(x, s.splat_f32s(EXP_LO)),
-        s.splat_f32s(0.0),
-        v,
-    )
+    // `+0` below EXP_LO: an and-not with the compare mask (pulp's select
+    // would first move the mask into sign bits, one more operation).
+    let tiny = s.transmute_u32s_m32s(s.less_than_f32s(x, s.splat_f32s(EXP_LO)));
+    s.transmute_f32s_u32s(s.and_u32s(s.not_u32s(tiny), s.transmute_u32s_f32s(v)))
 }
 
 /// Below this, `e^x` rounds to `+0` even with gradual underflow.

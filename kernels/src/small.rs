@@ -1,31 +1,43 @@
 //! Rows of at most four vectors (`row_len ≤ 4·F32_LANES`: 64 floats on
-//! AVX-512, 32 on AVX2, 16 on NEON), kept in registers from load to store,
-//! several rows at a time.
+//! AVX-512, 32 on AVX2, 16 on NEON), kept in registers from load to store.
 //!
 //! The general passes sweep a row three times through loops sized for long
 //! rows, and each sweep's tail builds a fresh mask; for a row of 8 or 32
 //! floats that overhead is most of the cost. Here a row is loaded once
-//! (the last vector with a mask built once per call), and everything else
-//! happens in registers:
+//! (the last vector with a mask built once per call, or a plain load when
+//! the row is whole vectors), and everything else happens in registers.
+//!
+//! Softmax, every step a vector operation (no value leaves the registers):
 //! ```text
 //! v_0..v_{N-1} = row (inactive tail lanes = −∞)
-//! m = reduce_max(max_i v_i)                      one horizontal reduction
-//! e_i = e^(v_i − m), s = reduce_sum(Σ e_i)       padded lanes give e = 0
-//! softmax: y_i = e_i · (1/s)     log-softmax: y_i = (v_i − m) − ln s
+//! m = max_i v_i, then a butterfly: the row max in every lane
+//! e_i = e^(v_i − m)                              padded lanes give e = 0
+//! s = Σ_i e_i pairwise, then a butterfly: the sum in every lane
+//! y_i = e_i / s (one vector: one division), or e_i · (1/s)
 //! ```
-//! One row is a chain of dependent steps (max reduction → exp → sum
-//! reduction → division) of ~100 cycles of latency, so [`GROUP`] rows are
-//! interleaved in straight-line code to give the core independent work
-//! (Zen 4, AVX-512, 32768×8: 1.95 ns/element with the general passes,
-//! 1.27 one row at a time here, see the README for the grouped figure).
+//! A row is a chain of dependent steps (~100 cycles of latency) but only
+//! ~40 instructions per vector, so the out-of-order core overlaps several
+//! consecutive rows by itself; the loop handles [`GROUP`] rows per
+//! iteration so that one check covers the finiteness of all their maxima.
 //! A row whose max is not finite goes to the general path (SPEC §3 limits).
 //! A NaN needs no check: it makes `s` NaN and so the whole row NaN.
+//!
+//! Log-softmax keeps the row's `Σ = k + δ` split (the `k` maxima contribute
+//! exactly 1 each), computed per row in scalar f64 (`ln k + log1p(δ/k)`),
+//! because its result at the max entry is `−ln(1 + δ)`, which needs `δ` to
+//! its last bits.
+//!
+//! Lost experiment (Zen 3, AVX2, 32768×8): the previous form of the softmax
+//! path reduced each row's max and sum to scalars, summed in f64 with a
+//! `k + δ` split (a `libm::round` call and an f64 division per row) and
+//! broadcast the results back: 2.34 ns/element, against MLAS's 2.1.
 
 // Index loops over the small fixed arrays read better than zipped iterators
 // across `v`, `out` and the row pointers, and unroll the same.
 #![allow(clippy::needless_range_loop)]
 
 use crate::generic::{load, log_softmax_row, softmax_row, store};
+use crate::isa::{all_lanes, first_lane};
 use crate::math::{exp_nonpos, exp_nonpos_gradual};
 use pulp::{MemMask, Simd};
 
@@ -38,7 +50,148 @@ const GROUP: usize = 4;
 /// # Safety
 /// `src`/`dst` valid for `rows · w` reads/writes, equal or disjoint.
 #[inline(always)]
-pub(crate) unsafe fn small_rows<S: Simd, const N: usize, const LOG: bool>(
+pub(crate) unsafe fn small_rows<S: Simd, const N: usize, const R: usize, const LOG: bool>(
+    s: S,
+    src: *const f32,
+    dst: *mut f32,
+    rows: usize,
+    w: usize,
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if LOG {
+            log_rows::<S, N>(s, src, dst, rows, w);
+        } else if w == N * S::F32_LANES {
+            softmax_rows::<S, N, true, R>(s, src, dst, rows, w);
+        } else {
+            softmax_rows::<S, N, false, R>(s, src, dst, rows, w);
+        }
+    }
+}
+
+/// Softmax of `rows` rows of `w` floats, `R` at a time; `WHOLE` when
+/// `w` is exactly `N` vectors (plain loads and stores, no masks).
+#[inline(always)]
+unsafe fn softmax_rows<S: Simd, const N: usize, const WHOLE: bool, const R: usize>(
+    s: S,
+    src: *const f32,
+    dst: *mut f32,
+    rows: usize,
+    w: usize,
+) {
+    let rem = w - (N - 1) * S::F32_LANES; // lanes of the last vector, 1..=L
+    // A plain mask (no pulp load/store trampolines): direct masked moves.
+    let mask = MemMask::new(s.mask_between_m32s(0, rem as u32).mask());
+    let full = rows - rows % R;
+    // SAFETY: the caller's contract, split into whole groups and the rest.
+    unsafe {
+        let mut r = 0;
+        while r < full {
+            softmax_group::<S, N, R, WHOLE>(s, src.add(r * w), dst.add(r * w), w, mask);
+            r += R;
+        }
+        while r < rows {
+            softmax_group::<S, N, 1, WHOLE>(s, src.add(r * w), dst.add(r * w), w, mask);
+            r += 1;
+        }
+    }
+}
+
+/// Softmax of `R` consecutive rows of length `w` at `src`/`dst`.
+#[inline(always)]
+unsafe fn softmax_group<S: Simd, const N: usize, const R: usize, const WHOLE: bool>(
+    s: S,
+    src: *const f32,
+    dst: *mut f32,
+    w: usize,
+    mask: MemMask<S::m32s>,
+) {
+    let l = S::F32_LANES;
+    let ninf = s.splat_f32s(f32::NEG_INFINITY);
+    let zero = s.splat_f32s(0.0);
+    // SAFETY: row `r` is `r·w .. r·w + w`, inside both buffers; the full
+    // vectors cover `(N−1)·l` floats and the last one all of the remaining
+    // `rem` (whole, or masked); all rows are loaded before anything is
+    // stored (in place ok).
+    unsafe {
+        let mut v = [[ninf; N]; R];
+        let mut m = [ninf; R];
+        let mut bad = zero;
+        for r in 0..R {
+            let x = src.add(r * w);
+            for i in 0..N - 1 {
+                v[r][i] = load::<S>(x.add(i * l));
+            }
+            v[r][N - 1] = if WHOLE {
+                load::<S>(x.add((N - 1) * l))
+            } else {
+                let last = s.mask_load_ptr_f32s(mask, x.add((N - 1) * l));
+                s.select_f32s(mask.mask(), last, ninf)
+            };
+            let mut mv = v[r][0];
+            for i in 1..N {
+                mv = s.max_f32s(mv, v[r][i]);
+            }
+            m[r] = all_lanes(s, mv, |a, b| s.max_f32s(a, b));
+            // `m − m` is 0 for a finite max, NaN for ±∞ (and NaN).
+            bad = s.add_f32s(bad, s.sub_f32s(m[r], m[r]));
+        }
+        if first_lane::<S>(bad).is_nan() {
+            // Row by row: the ordinary rows of the group get exactly the
+            // bits they get alone; the special ones take the general path.
+            for r in 0..R {
+                let (x, y) = (src.add(r * w), dst.add(r * w));
+                if R == 1 {
+                    softmax_row(s, x, y, w);
+                } else {
+                    softmax_group::<S, N, 1, WHOLE>(s, x, y, w, mask);
+                }
+            }
+            return;
+        }
+        // Phase by phase across the rows, so that independent work sits
+        // next to each other in program order.
+        let mut e = [[zero; N]; R];
+        for i in 0..N {
+            for r in 0..R {
+                e[r][i] = exp_nonpos(s, s.sub_f32s(v[r][i], m[r]));
+            }
+        }
+        let mut c = [zero; R];
+        for r in 0..R {
+            // Pairwise: ((e0 + e1) + (e2 + e3)).
+            let sum = match N {
+                1 => e[r][0],
+                2 => s.add_f32s(e[r][0], e[r][1]),
+                3 => s.add_f32s(s.add_f32s(e[r][0], e[r][1]), e[r][2]),
+                _ => s.add_f32s(s.add_f32s(e[r][0], e[r][1]), s.add_f32s(e[r][2], e[r][3])),
+            };
+            c[r] = all_lanes(s, sum, |a, b| s.add_f32s(a, b));
+        }
+        for r in 0..R {
+            let y = dst.add(r * w);
+            let last = if N == 1 {
+                // One vector: one correctly rounded division per element.
+                s.div_f32s(e[r][0], c[r])
+            } else {
+                let c = s.div_f32s(s.splat_f32s(1.0), c[r]);
+                for i in 0..N - 1 {
+                    store::<S>(y.add(i * l), s.mul_f32s(e[r][i], c));
+                }
+                s.mul_f32s(e[r][N - 1], c)
+            };
+            if WHOLE {
+                store::<S>(y.add((N - 1) * l), last);
+            } else {
+                s.mask_store_ptr_f32s(mask, y.add((N - 1) * l), last);
+            }
+        }
+    }
+}
+
+/// Log-softmax of `rows` rows of length `w`, `GROUP` at a time.
+#[inline(always)]
+unsafe fn log_rows<S: Simd, const N: usize>(
     s: S,
     src: *const f32,
     dst: *mut f32,
@@ -50,11 +203,11 @@ pub(crate) unsafe fn small_rows<S: Simd, const N: usize, const LOG: bool>(
     unsafe {
         let mut r = 0;
         while r < full {
-            group::<S, N, GROUP, LOG>(s, src.add(r * w), dst.add(r * w), w);
+            group::<S, N, GROUP, true>(s, src.add(r * w), dst.add(r * w), w);
             r += GROUP;
         }
         while r < rows {
-            group::<S, N, 1, LOG>(s, src.add(r * w), dst.add(r * w), w);
+            group::<S, N, 1, true>(s, src.add(r * w), dst.add(r * w), w);
             r += 1;
         }
     }
