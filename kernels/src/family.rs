@@ -205,7 +205,7 @@ unsafe fn scaled_row<S: Simd>(s: S, src: *const f32, dst: *mut f32, n: usize, al
                 share::<false>(src, dst, n, m)
             }
         } else if m.is_finite() {
-            let total = exp_sum_pass::<S, true, true>(s, src, dst, n, m, alpha);
+            let total = exp_sum_pass::<S, true, true, false>(s, src, dst, n, m, alpha);
             finish_softmax(s, dst, n, total);
         } else {
             nonfinite_row::<false>(src, dst, n, m, dominant);

@@ -22,7 +22,7 @@
 //! limits are applied with `select`, not min/max), so NaN detection costs
 //! nothing on the fast path.
 
-use crate::math::{exp_nonpos, exp_nonpos_gradual};
+use crate::math::{exp_nonpos, exp_nonpos_gradual, exp_nonpos_in_range};
 use crate::small::small_rows;
 use pulp::{Simd, WithSimd};
 
@@ -296,12 +296,17 @@ unsafe fn softmax_rows_pipelined<S: Simd>(
     unsafe {
         for r in 0..rows {
             let (x, y) = (src.add(r * w), dst.add(r * w));
-            let m = max_pass(s, x, w);
+            let (lo, m) = range_pass(s, x, w);
             if let Some((py, total)) = pending.take() {
                 finish_softmax(s, py, w, total);
             }
             if m.is_finite() {
-                pending = Some((y, exp_sum_pass::<S, true, false>(s, x, y, w, m, 1.0)));
+                let total = if in_exp_range(lo, m) {
+                    exp_sum_pass::<S, true, false, true>(s, x, y, w, m, 1.0)
+                } else {
+                    exp_sum_pass::<S, true, false, false>(s, x, y, w, m, 1.0)
+                };
+                pending = Some((y, total));
             } else {
                 nonfinite_row::<false>(x, y, w, m, f32::INFINITY);
             }
@@ -557,7 +562,7 @@ pub(crate) unsafe fn softmax_row_with_max<S: Simd>(
     // SAFETY (whole body): the caller's contract, forwarded to the passes.
     unsafe {
         if m.is_finite() {
-            let total = exp_sum_pass::<S, true, false>(s, src, dst, n, m, 1.0);
+            let total = exp_sum_pass::<S, true, false, false>(s, src, dst, n, m, 1.0);
             finish_softmax(s, dst, n, total);
         } else {
             nonfinite_row::<false>(src, dst, n, m, f32::INFINITY);
@@ -762,6 +767,50 @@ pub(crate) unsafe fn max_pass<S: Simd>(s: S, src: *const f32, n: usize) -> f32 {
     unsafe { extreme_pass::<S, false>(s, src, n) }
 }
 
+/// `(min, max)` of `n ≥ 1` floats at `src`, in one sweep (one more
+/// operation per vector than [`max_pass`]). NaN inputs may or may not show.
+#[inline(always)]
+pub(crate) unsafe fn range_pass<S: Simd>(s: S, src: *const f32, n: usize) -> (f32, f32) {
+    let l = S::F32_LANES;
+    let (ninf, inf) = (s.splat_f32s(f32::NEG_INFINITY), s.splat_f32s(f32::INFINITY));
+    let (mut h0, mut h1, mut h2, mut h3) = (ninf, ninf, ninf, ninf);
+    let (mut l0, mut l1, mut l2, mut l3) = (inf, inf, inf, inf);
+    let mut i = 0;
+    // SAFETY (all loads): indices stay below `n`, `src` valid for `n` reads.
+    unsafe {
+        while i + 4 * l <= n {
+            let (a, b) = (load::<S>(src.add(i)), load::<S>(src.add(i + l)));
+            let (c, d) = (load::<S>(src.add(i + 2 * l)), load::<S>(src.add(i + 3 * l)));
+            (h0, l0) = (s.max_f32s(h0, a), s.min_f32s(l0, a));
+            (h1, l1) = (s.max_f32s(h1, b), s.min_f32s(l1, b));
+            (h2, l2) = (s.max_f32s(h2, c), s.min_f32s(l2, c));
+            (h3, l3) = (s.max_f32s(h3, d), s.min_f32s(l3, d));
+            i += 4 * l;
+        }
+        while i + l <= n {
+            let a = load::<S>(src.add(i));
+            (h0, l0) = (s.max_f32s(h0, a), s.min_f32s(l0, a));
+            i += l;
+        }
+        if i < n {
+            h1 = s.max_f32s(h1, load_tail(s, src.add(i), n - i, f32::NEG_INFINITY));
+            l1 = s.min_f32s(l1, load_tail(s, src.add(i), n - i, f32::INFINITY));
+        }
+    }
+    let hi = s.max_f32s(s.max_f32s(h0, h1), s.max_f32s(h2, h3));
+    let lo = s.min_f32s(s.min_f32s(l0, l1), s.min_f32s(l2, l3));
+    (s.reduce_min_f32s(lo), s.reduce_max_f32s(hi))
+}
+
+/// Whether every `x − m` of a row whose range is `(lo, m)` (`m` finite) is
+/// at least [`EXP_LO`](crate::math::EXP_LO), so its exps need no flush to 0
+/// (`fl(x − m) ≥ fl(lo − m)`: rounding is monotonic). False for a row with
+/// a NaN or `−∞` minimum.
+#[inline(always)]
+pub(crate) fn in_exp_range(lo: f32, m: f32) -> bool {
+    lo - m >= crate::math::EXP_LO
+}
+
 /// `Σ f` over `n` elements, where `full(i)` gives the vector at element `i`
 /// and `tail(i, rem)` the last partial vector with inactive lanes `0`.
 /// Blocked: four f32 vector accumulators take at most 16 additions per lane,
@@ -884,7 +933,12 @@ fn fold_lanes<S: Simd>(_s: S, hi: S::f32s, err: S::f32s, base: f32) -> f64 {
 /// input), also storing each term to `dst` when `STORE`; `α` is used only
 /// when `SCALED`. Returns NaN iff an input is NaN.
 #[inline(always)]
-pub(crate) unsafe fn exp_sum_pass<S: Simd, const STORE: bool, const SCALED: bool>(
+pub(crate) unsafe fn exp_sum_pass<
+    S: Simd,
+    const STORE: bool,
+    const SCALED: bool,
+    const IN_RANGE: bool,
+>(
     s: S,
     src: *const f32,
     dst: *mut f32,
@@ -901,7 +955,7 @@ pub(crate) unsafe fn exp_sum_pass<S: Simd, const STORE: bool, const SCALED: bool
         n,
         #[inline(always)]
         |i| unsafe {
-            let e = exp_term::<S, SCALED>(s, load::<S>(src.add(i)), mv, av);
+            let e = exp_term::<S, SCALED, IN_RANGE>(s, load::<S>(src.add(i)), mv, av);
             if STORE {
                 store::<S>(dst.add(i), e);
             }
@@ -915,7 +969,7 @@ pub(crate) unsafe fn exp_sum_pass<S: Simd, const STORE: bool, const SCALED: bool
             } else {
                 f32::NEG_INFINITY
             };
-            let e = exp_term::<S, SCALED>(s, load_tail(s, src.add(i), rem, pad), mv, av);
+            let e = exp_term::<S, SCALED, false>(s, load_tail(s, src.add(i), rem, pad), mv, av);
             if STORE {
                 store_tail(s, dst.add(i), rem, e);
             }
@@ -924,11 +978,22 @@ pub(crate) unsafe fn exp_sum_pass<S: Simd, const STORE: bool, const SCALED: bool
     )
 }
 
-/// `e^((x − m)·α)` (`·α` only when `SCALED`).
+/// `e^((x − m)·α)` (`·α` only when `SCALED`; `IN_RANGE`: every argument
+/// is known to be at least `EXP_LO`, see [`in_exp_range`]).
 #[inline(always)]
-fn exp_term<S: Simd, const SCALED: bool>(s: S, x: S::f32s, m: S::f32s, alpha: S::f32s) -> S::f32s {
+fn exp_term<S: Simd, const SCALED: bool, const IN_RANGE: bool>(
+    s: S,
+    x: S::f32s,
+    m: S::f32s,
+    alpha: S::f32s,
+) -> S::f32s {
     let d = s.sub_f32s(x, m);
-    exp_nonpos(s, if SCALED { s.mul_f32s(d, alpha) } else { d })
+    let d = if SCALED { s.mul_f32s(d, alpha) } else { d };
+    if IN_RANGE {
+        exp_nonpos_in_range(s, d)
+    } else {
+        exp_nonpos(s, d)
+    }
 }
 
 /// `dst = f(src)` elementwise over `n` floats (`src`/`dst` equal or disjoint).
