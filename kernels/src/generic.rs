@@ -301,10 +301,16 @@ unsafe fn softmax_rows_pipelined<S: Simd>(
                 finish_softmax(s, py, w, total);
             }
             if m.is_finite() {
-                let total = if in_exp_range(lo, m) {
-                    exp_sum_pass::<S, true, false, true>(s, x, y, w, m, 1.0)
-                } else {
-                    exp_sum_pass::<S, true, false, false>(s, x, y, w, m, 1.0)
+                let ahead = x.wrapping_add(w);
+                let total = match (in_exp_range(lo, m), r + 1 < rows) {
+                    (true, true) => {
+                        exp_sum_prefetch::<S, true, false, true, true>(s, x, y, w, m, 1.0, ahead)
+                    }
+                    (true, false) => exp_sum_pass::<S, true, false, true>(s, x, y, w, m, 1.0),
+                    (false, true) => {
+                        exp_sum_prefetch::<S, true, false, false, true>(s, x, y, w, m, 1.0, ahead)
+                    }
+                    (false, false) => exp_sum_pass::<S, true, false, false>(s, x, y, w, m, 1.0),
                 };
                 pending = Some((y, total));
             } else {
@@ -946,6 +952,29 @@ pub(crate) unsafe fn exp_sum_pass<
     m: f32,
     alpha: f32,
 ) -> f64 {
+    // SAFETY: the caller's contract.
+    unsafe { exp_sum_prefetch::<S, STORE, SCALED, IN_RANGE, false>(s, src, dst, n, m, alpha, src) }
+}
+
+/// [`exp_sum_pass`], also prefetching `ahead[i]` along the sweep when
+/// `PREFETCH` (the next row of a batch, for its max pass).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(crate) unsafe fn exp_sum_prefetch<
+    S: Simd,
+    const STORE: bool,
+    const SCALED: bool,
+    const IN_RANGE: bool,
+    const PREFETCH: bool,
+>(
+    s: S,
+    src: *const f32,
+    dst: *mut f32,
+    n: usize,
+    m: f32,
+    alpha: f32,
+    ahead: *const f32,
+) -> f64 {
     let (mv, av) = (s.splat_f32s(m), s.splat_f32s(alpha));
     // SAFETY (all accesses): `unit_sum` passes indices with a full vector
     // (or `rem` lanes) inside `n`; `src`/`dst` valid for `n`, equal or
@@ -955,6 +984,9 @@ pub(crate) unsafe fn exp_sum_pass<
         n,
         #[inline(always)]
         |i| unsafe {
+            if PREFETCH {
+                crate::isa::prefetch(ahead.wrapping_add(i));
+            }
             let e = exp_term::<S, SCALED, IN_RANGE>(s, load::<S>(src.add(i)), mv, av);
             if STORE {
                 store::<S>(dst.add(i), e);

@@ -86,3 +86,17 @@ pub(crate) fn all_lanes<S: Simd>(
 pub(crate) fn first_lane<S: Simd>(v: S::f32s) -> f32 {
     pulp::bytemuck::cast_slice::<S::f32s, f32>(core::slice::from_ref(&v))[0]
 }
+
+/// Asks the cache hierarchy for the line holding `p` (a hint: it never
+/// faults and has no visible effect; a no-op where we have no prefetch).
+#[inline(always)]
+pub(crate) fn prefetch(p: *const f32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `prefetcht0` (SSE, baseline on x86-64) reads nothing
+    // architecturally and cannot fault, whatever the address.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
