@@ -335,8 +335,8 @@ impl WithSimd for MaxSum {
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) -> (f32, f64) {
         // SAFETY: `src` is valid for `len` reads (from a slice in `Kernel`).
-        let (m, sum) = unsafe { online_max_sum(s, self.src, self.len) };
-        (m, sum.total())
+        let (m, total, _) = unsafe { online_softmax_sum(s, self.src, self.len) };
+        (m, total)
     }
 }
 
@@ -355,7 +355,9 @@ impl WithSimd for ExpScale {
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
         // SAFETY: pointers valid for `len`, from slices in `Kernel`.
-        unsafe { exp_scale_pass(s, self.src, self.dst, self.len, self.m, self.scale) }
+        unsafe {
+            exp_scale_pass::<S, false, false>(s, self.src, self.dst, self.len, self.m, self.scale)
+        }
     }
 }
 
@@ -401,39 +403,58 @@ pub(crate) unsafe fn softmax_row<S: Simd>(s: S, src: *const f32, dst: *mut f32, 
     }
 }
 
-/// Rows at least this long take the two-pass path (`online_max_sum`, then
-/// one exp-and-normalize pass: 12 bytes of memory traffic per element
-/// instead of the fused path's 20) — they no longer fit in the L2 cache,
-/// so the fused path's three sweeps would each go to L3 or DRAM.
+/// Rows at least this long take the two-pass path (`online_softmax_sum`,
+/// then one exp-and-normalize pass: 12 bytes of memory traffic per element
+/// with streaming stores, instead of the fused path's 20) — they no longer
+/// fit in the L2 cache, so the fused path's three sweeps would each go to
+/// L3 or DRAM.
 /// Measured on Zen 4 (AVX-512, single row, loaded machine): fused vs
 /// two-pass 0.31 vs 0.44 ns/element at 2^18, 0.33 vs 0.44 at 2^20 (the
 /// two-pass path computes the exp twice and is compute-bound while the
 /// row is in L2/L3), 1.82 vs 1.58 at 2^22 and 2.02 vs 1.95 at 2^24 (out
 /// of L3, memory-bound), so the switch sits between 2^20 and 2^22.
+/// Zen 3 (AVX2) agrees: rows whose data is hot in L3 (one 2^20 row, 8 MiB
+/// in and out) 0.50 fused vs 0.62 two-pass; rows in a 64 MiB batch (out
+/// of cache) fused wins up to 2^18 (1.01 vs 1.30), two-pass from 2^19
+/// (1.05 vs 1.12) and at 2^20 (1.14 vs 1.26).
 pub const TWO_PASS_MIN: usize = 1 << 21;
 
-/// Softmax of one long row in two passes: online max and sum, then
-/// `y = e^(x−m) · (1/total)` (the exp computed a second time, which is
-/// cheaper than a third sweep over memory).
+/// Softmax of one long row in two passes: online max and sum
+/// ([`online_softmax_sum`]), then `y = e^(x−m) · (1/total)` (the exp
+/// computed a second time, which is cheaper than a third sweep over
+/// memory), stored non-temporally when the row is larger than
+/// [`STREAM_MIN`] (AVX2; the output would not stay in cache anyway, and
+/// a streaming store skips reading each output line before writing it:
+/// 12 bytes of traffic per element instead of 16).
 #[inline(always)]
 unsafe fn softmax_row_two_pass<S: Simd>(s: S, src: *const f32, dst: *mut f32, n: usize) {
     // SAFETY (whole body): the caller's contract, forwarded.
     unsafe {
-        let (m, sum) = online_max_sum(s, src, n);
-        let total = sum.total();
+        let (m, total, lo) = online_softmax_sum(s, src, n);
         if !m.is_finite() {
             nonfinite_row::<false>(src, dst, n, m, f32::INFINITY);
         } else if total.is_nan() {
             fill(dst, n, f32::NAN);
         } else {
-            exp_scale_pass(s, src, dst, n, m, (1.0 / total) as f32);
+            let c = (1.0 / total) as f32;
+            match (in_exp_range(lo, m), n >= STREAM_MIN) {
+                (true, true) => exp_scale_pass::<S, true, true>(s, src, dst, n, m, c),
+                (true, false) => exp_scale_pass::<S, true, false>(s, src, dst, n, m, c),
+                (false, true) => exp_scale_pass::<S, false, true>(s, src, dst, n, m, c),
+                (false, false) => exp_scale_pass::<S, false, false>(s, src, dst, n, m, c),
+            }
         }
     }
 }
 
-/// `dst = e^(src − m) · scale` over `n` floats (equal or disjoint).
+/// Rows at least this long are written with non-temporal stores by the
+/// two-pass path (16 MiB of output, half this machine class's L3).
+pub const STREAM_MIN: usize = 1 << 22;
+
+/// `dst = e^(src − m) · scale` over `n` floats (equal or disjoint);
+/// `IN_RANGE`: every `src − m ≥ EXP_LO`; `STREAM`: non-temporal stores.
 #[inline(always)]
-unsafe fn exp_scale_pass<S: Simd>(
+unsafe fn exp_scale_pass<S: Simd, const IN_RANGE: bool, const STREAM: bool>(
     s: S,
     src: *const f32,
     dst: *mut f32,
@@ -441,18 +462,84 @@ unsafe fn exp_scale_pass<S: Simd>(
     m: f32,
     scale: f32,
 ) {
-    let (mv, c) = (s.splat_f32s(m), s.splat_f32s(scale));
+    let (mv, c, one) = (s.splat_f32s(m), s.splat_f32s(scale), s.splat_f32s(1.0));
     // SAFETY: the caller's contract.
     unsafe {
-        map1(
-            s,
-            src,
-            dst,
-            n,
-            #[inline(always)]
-            |x| s.mul_f32s(exp_nonpos(s, s.sub_f32s(x, mv)), c),
-        )
+        if STREAM {
+            map1_stream(
+                s,
+                src,
+                dst,
+                n,
+                #[inline(always)]
+                |x| s.mul_f32s(exp_term::<S, false, IN_RANGE>(s, x, mv, one), c),
+            )
+        } else {
+            map1(
+                s,
+                src,
+                dst,
+                n,
+                #[inline(always)]
+                |x| s.mul_f32s(exp_term::<S, false, IN_RANGE>(s, x, mv, one), c),
+            )
+        }
     }
+}
+
+/// `Σ e^(x−m)` and the max `m` of `n` floats at `src` in one sweep, the
+/// softmax's mergeable state (Milakov & Gimelshein's online softmax,
+/// blocked): each block of [`SUM_BLOCK_VECTORS`] vectors (2 KiB on AVX2,
+/// still in L1 for its second read) gets its range, the running f64 total
+/// is rescaled by `e^(m_old − m_new)` when the max grows, and the block's
+/// exps are summed against the new max (skipping the exp's flush when the
+/// block is in range). Also returns the minimum. The sum is accurate
+/// relative to itself (what softmax needs), unlike [`online_max_sum`]'s
+/// `k + δ` split. Returns early with a non-finite `m` (NaN or `+∞`) for
+/// the caller's special-row path; a NaN elsewhere makes the total NaN.
+#[inline(always)]
+pub(crate) unsafe fn online_softmax_sum<S: Simd>(
+    s: S,
+    src: *const f32,
+    n: usize,
+) -> (f32, f64, f32) {
+    let block = SUM_BLOCK_VECTORS * S::F32_LANES;
+    let (mut m, mut total, mut lo) = (f32::NEG_INFINITY, 0.0f64, f32::INFINITY);
+    let mut i = 0;
+    // SAFETY (whole body): each block `i .. i + len` lies inside the `n`
+    // floats `src` is valid for.
+    unsafe {
+        while i < n {
+            let len = block.min(n - i);
+            let p = src.add(i);
+            let (blo, bm) = range_pass(s, p, len);
+            if bm.is_nan() || bm == f32::INFINITY {
+                return (bm, total, lo);
+            }
+            lo = lo.min(blo);
+            if bm > m {
+                total *= libm::exp(m as f64 - bm as f64);
+                m = bm;
+            }
+            if m > f32::NEG_INFINITY {
+                // The next block is prefetched along the (compute-bound) exp
+                // sweep, so its range pass hits the cache.
+                let (q, ahead) = (p as *mut f32, p.add(len));
+                total += match (in_exp_range(blo, m), i + 2 * len <= n) {
+                    (true, true) => {
+                        exp_sum_prefetch::<S, false, false, true, true>(s, p, q, len, m, 1.0, ahead)
+                    }
+                    (true, false) => exp_sum_pass::<S, false, false, true>(s, p, q, len, m, 1.0),
+                    (false, true) => exp_sum_prefetch::<S, false, false, false, true>(
+                        s, p, q, len, m, 1.0, ahead,
+                    ),
+                    (false, false) => exp_sum_pass::<S, false, false, false>(s, p, q, len, m, 1.0),
+                };
+            }
+            i += len;
+        }
+    }
+    (m, total, lo)
 }
 
 /// The row max `m` and `Σ e^(x−m)` in one sweep over memory (Milakov &
@@ -507,10 +594,6 @@ pub(crate) struct ExpSum {
 }
 
 impl ExpSum {
-    pub(crate) fn total(self) -> f64 {
-        self.k + self.delta
-    }
-
     pub(crate) fn ln(self) -> f64 {
         libm::log(self.k) + libm::log1p(self.delta / self.k)
     }
@@ -1067,6 +1150,59 @@ pub(crate) unsafe fn map1<S: Simd>(
             );
         }
     }
+}
+
+/// How far ahead [`map1_stream`] prefetches its input, in floats (2 KiB:
+/// a few hundred nanoseconds of work, about one DRAM latency).
+const STREAM_AHEAD: usize = 512;
+
+/// [`map1`] with non-temporal stores where the instruction set has them
+/// (AVX2: `vmovntps` from the first 32-byte aligned element on, then an
+/// `sfence` so the stores are ordered before anything the caller does
+/// next); plain [`map1`] elsewhere.
+#[inline(always)]
+pub(crate) unsafe fn map1_stream<S: Simd>(
+    s: S,
+    src: *const f32,
+    dst: *mut f32,
+    n: usize,
+    f: impl Fn(S::f32s) -> S::f32s,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(v3) = crate::isa::as_v3(s) {
+        let l = S::F32_LANES;
+        // Elements before the first 32-byte boundary of `dst` (f32 slices
+        // are 4-byte aligned, so the distance is whole elements).
+        let head = ((dst as usize).wrapping_neg() % 32 / 4).min(n);
+        // SAFETY (all accesses): `head ≤ n`, the streamed vectors end at or
+        // before `n`, the rest is a plain `map1` over what remains; every
+        // element is read before it is written; the streamed addresses are
+        // 32-byte aligned, as `vmovntps` requires.
+        unsafe {
+            map1(s, src, dst, head, &f);
+            let mut i = head;
+            while i + 4 * l <= n {
+                // Two cache lines, `STREAM_AHEAD` floats ahead (a hint:
+                // harmless past the end).
+                crate::isa::prefetch(src.wrapping_add(i + STREAM_AHEAD));
+                crate::isa::prefetch(src.wrapping_add(i + STREAM_AHEAD + 2 * l));
+                let v0 = f(load::<S>(src.add(i)));
+                let v1 = f(load::<S>(src.add(i + l)));
+                let v2 = f(load::<S>(src.add(i + 2 * l)));
+                let v3v = f(load::<S>(src.add(i + 3 * l)));
+                for (k, v) in [v0, v1, v2, v3v].into_iter().enumerate() {
+                    v3.avx
+                        ._mm256_stream_ps(dst.add(i + k * l), crate::isa::cast(v));
+                }
+                i += 4 * l;
+            }
+            map1(s, src.add(i), dst.add(i), n - i, &f);
+            v3.sse._mm_sfence();
+        }
+        return;
+    }
+    // SAFETY: the caller's contract.
+    unsafe { map1(s, src, dst, n, f) }
 }
 
 /// `dst = f(a, b)` elementwise over `n` floats (`dst` disjoint from `a`, `b`).
