@@ -1,24 +1,33 @@
 #!/usr/bin/env python3
-"""Prints the `shapes/` criterion results as a Markdown table of ns/element
-medians, with ratios to MLAS when its table is given.
+"""Markdown tables of the `shapes/` criterion results (ns per element,
+medians) with ratios to ONNX Runtime's MLAS and to the memory floor.
 
-    ../shared/peers/run.sh | tee /tmp/mlas.txt                  # MLAS, core 1
+One sitting:
+    ../shared/peers/run.sh > /tmp/mlas.txt                       # MLAS, core 1
     taskset -c 1 cargo bench --bench softmax -- '^shapes/'       # ours, core 1
-    python3 scripts/bench-table.py [--mlas /tmp/mlas.txt]
+    python3 scripts/bench-table.py --mlas /tmp/mlas.txt
 
-Reads target/criterion/shapes_*/<id>/new/{benchmark,estimates}.json, i.e.
-the latest run of each ID (IDs filtered out of that run keep older values).
+Several rounds (what scripts/compare-mlas.sh writes): each DIR holds
+`mlas.txt` and a copy of target/criterion's shapes_* folders from the same
+round; ratios are taken per round, then the median over rounds is shown,
+so that drift between rounds (this VM moves by up to ±30 %) cancels.
+    python3 scripts/bench-table.py --rounds DIR [DIR ...]
+
+The floor is `floor` (one read, one write per element) for the batched
+shapes and `floor2pass` (a max pass, then a read and a write) for the
+single 2^24 row, as the performance issue defines it.
 """
-import argparse, json, pathlib, re, sys
+import argparse, json, pathlib, statistics, sys
 
 SHAPES = ["32768x8", "8192x32", "2048x128", "262x1000", "64x4096", "8x32000",
           "2x128256", "16384x4096", "523x128256", "1x16777216"]
+KERNELS = ("avx512", "avx2", "neon", "scalar")
 
 
 def criterion(root):
     rows = {}
     for shape in SHAPES:
-        d = root / f"shapes_{shape}"
+        d = pathlib.Path(root) / f"shapes_{shape}"
         if not d.is_dir():
             continue
         for f in sorted(d.iterdir()):
@@ -39,35 +48,56 @@ def mlas(path):
     sys.exit(f"no '| MLAS Softmax |' row in {path}")
 
 
+def floor_of(ours, shape):
+    name = "floor2pass" if shape == "1x16777216" else "floor"
+    return ours.get(name, {}).get(shape)
+
+
+def table(rounds):
+    """rounds: list of (mlas dict or None, criterion dict)."""
+    med = lambda xs: statistics.median(xs) if xs else None
+    names = []
+    for _, ours in rounds:
+        names += [k for k in ours if k not in names]
+    order = [k for k in KERNELS if k in names]
+    order += [k for k in ("naive", "floor", "floor2pass") if k in names]
+    order += sorted(k for k in names if k not in order)
+    out = {}
+    if all(m for m, _ in rounds):
+        out["MLAS"] = {s: med([m[s] for m, _ in rounds]) for s in SHAPES}
+    for k in order:
+        out[k] = {s: med([o[k][s] for _, o in rounds if s in o.get(k, {})]) for s in SHAPES}
+    ratios = {}
+    for k in order:
+        if k not in KERNELS:
+            continue
+        if "MLAS" in out:
+            ratios[f"{k} / MLAS"] = {s: med([o[k][s] / m[s] for m, o in rounds
+                                             if s in o.get(k, {})]) for s in SHAPES}
+        ratios[f"{k} / floor"] = {s: med([o[k][s] / floor_of(o, s) for _, o in rounds
+                                          if s in o.get(k, {}) and floor_of(o, s)]) for s in SHAPES}
+    fmt = lambda v, p: "–" if v is None else f"{v:.{p}f}"
+    lines = ["| ns/element | " + " | ".join(SHAPES) + " |", "|---" * (len(SHAPES) + 1) + "|"]
+    for name, vals in out.items():
+        lines.append(f"| {name} | " + " | ".join(fmt(vals[s], 3) for s in SHAPES) + " |")
+    for name, vals in ratios.items():
+        lines.append(f"| {name} | " + " | ".join(fmt(vals[s], 2) for s in SHAPES) + " |")
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mlas", help="saved output of shared/peers/run.sh")
     ap.add_argument("--criterion", default="target/criterion")
+    ap.add_argument("--rounds", nargs="+", help="round folders of compare-mlas.sh")
     a = ap.parse_args()
-    ours = criterion(pathlib.Path(a.criterion))
-    order = [k for k in ("avx512", "avx2", "neon", "scalar") if k in ours]
-    order += [k for k in ("naive", "floor", "floor2pass", "floor_nt") if k in ours]
-    order += sorted(k for k in ours if k not in order)
-    table = {}
-    if a.mlas:
-        table["MLAS"] = mlas(a.mlas)
-    table.update({k: ours[k] for k in order})
-    fmt = lambda v: f"{v:.3f}" if v is not None else "–"
-    print("| ns/element | " + " | ".join(SHAPES) + " |")
-    print("|---" * (len(SHAPES) + 1) + "|")
-    for name, vals in table.items():
-        print(f"| {name} | " + " | ".join(fmt(vals.get(s)) for s in SHAPES) + " |")
-    if a.mlas:
-        for k in order:
-            if k in ("avx512", "avx2", "neon"):
-                r = [ours[k].get(s) / table["MLAS"][s] if s in ours[k] else None for s in SHAPES]
-                print(f"| {k} / MLAS | " + " | ".join(f"{v:.2f}" if v else "–" for v in r) + " |")
-        for k in order:
-            if k in ("avx512", "avx2"):
-                fl = [min(v for f, v in ((f, ours[f].get(s)) for f in ("floor", "floor2pass", "floor_nt") if f in ours) if v)
-                      if any(s in ours.get(f, {}) for f in ("floor", "floor2pass", "floor_nt")) else None for s in SHAPES]
-                r = [ours[k][s] / fl[i] if s in ours[k] and fl[i] else None for i, s in enumerate(SHAPES)]
-                print(f"| {k} / floor | " + " | ".join(f"{v:.2f}" if v else "–" for v in r) + " |")
+    if a.rounds:
+        rounds = [(mlas(pathlib.Path(d) / "mlas.txt"), criterion(d)) for d in a.rounds]
+    else:
+        rounds = [(mlas(a.mlas) if a.mlas else None, criterion(a.criterion))]
+    print(table(rounds))
+    if a.rounds:
+        print(f"\n(medians over {len(rounds)} rounds; ratios taken within each round)")
 
 
 if __name__ == "__main__":

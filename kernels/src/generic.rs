@@ -23,7 +23,7 @@
 //! nothing on the fast path.
 
 use crate::math::{exp_nonpos, exp_nonpos_gradual, exp_nonpos_in_range};
-use crate::small::small_rows;
+use crate::small::{MEDIUM_MAX_VECTORS, medium_rows, small_rows};
 use pulp::{Simd, WithSimd};
 
 /// Vectors summed into the four f32 accumulators before the block is folded
@@ -243,6 +243,10 @@ impl<const LOG: bool> WithSimd for Rows<LOG> {
                 4 => return small_rows::<S, 4, 2, LOG>(s, self.src, self.dst, rows, w),
                 _ => {}
             }
+        }
+        if !LOG && w <= MEDIUM_MAX_VECTORS * l {
+            // SAFETY: `Rows`' contract is `medium_rows`'.
+            return unsafe { medium_rows(s, self.src, self.dst, rows, w) };
         }
         if !LOG && w < TWO_PASS_MIN {
             // SAFETY: `Rows`' contract is `softmax_rows_pipelined`'s.
@@ -634,7 +638,7 @@ unsafe fn split_sum_pass<S: Simd>(s: S, src: *const f32, n: usize, m: f32) -> Ex
     let count = count.get();
     // Lane counts are small exact integers (a block holds ≤ 1024 floats).
     ExpSum {
-        k: fold_lanes(s, count, zero, 0.0),
+        k: crate::isa::fold_f64(s, count, zero, 0.0),
         delta,
     }
 }
@@ -986,12 +990,12 @@ pub(crate) fn unit_sum<S: Simd, const BLOCK: usize>(
             e = s.add_f32s(e, fast_two_sum(s, &mut h, full(i)));
             i += l;
         }
-        total += fold_lanes(s, h, e, 2.0);
+        total += crate::isa::fold_f64(s, h, e, 2.0);
     }
     if i < n {
         let mut h = two;
         let e = fast_two_sum(s, &mut h, tail(i, n - i));
-        total += fold_lanes(s, h, e, 2.0);
+        total += crate::isa::fold_f64(s, h, e, 2.0);
     }
     total
 }
@@ -1004,18 +1008,6 @@ fn fast_two_sum<S: Simd>(s: S, hi: &mut S::f32s, x: S::f32s) -> S::f32s {
     let added = s.sub_f32s(t, *hi);
     *hi = t;
     s.sub_f32s(x, added)
-}
-
-/// `Σ_lanes (hi − base) + err` in f64 (`hi − base` is exact for the small
-/// integer `base ≤ hi < 2^24`).
-#[inline(always)]
-fn fold_lanes<S: Simd>(_s: S, hi: S::f32s, err: S::f32s, base: f32) -> f64 {
-    let h: &[f32] = pulp::bytemuck::cast_slice(core::slice::from_ref(&hi));
-    let e: &[f32] = pulp::bytemuck::cast_slice(core::slice::from_ref(&err));
-    h.iter()
-        .zip(e)
-        .map(|(&h, &e)| (h - base) as f64 + e as f64)
-        .sum()
 }
 
 /// `Σ e^((x−m)·α)` over `n` floats at `src` (`(x−m)·α ≤ 0` for every

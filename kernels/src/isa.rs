@@ -100,3 +100,35 @@ pub(crate) fn prefetch(p: *const f32) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
 }
+
+/// `Σ_lanes (hi − base) + lo` in f64, for the compensated sums' `(hi, lo)`
+/// lane pairs (`hi − base` is exact for the small integer `base ≤ hi <
+/// 2^24`; every lane converts to f64 exactly, so only the f64 additions
+/// round). AVX2 converts and adds whole vectors (`vcvtps2pd`); other
+/// instruction sets go lane by lane.
+#[inline(always)]
+pub(crate) fn fold_f64<S: Simd>(s: S, hi: S::f32s, lo: S::f32s, base: f32) -> f64 {
+    let h = s.sub_f32s(hi, s.splat_f32s(base));
+    #[cfg(target_arch = "x86_64")]
+    if let Some(v3) = as_v3(s) {
+        use core::arch::x86_64::__m256;
+        let wide = |v: S::f32s| {
+            let v: __m256 = cast(v);
+            v3.avx._mm256_add_pd(
+                v3.avx._mm256_cvtps_pd(v3.avx._mm256_castps256_ps128(v)),
+                v3.avx._mm256_cvtps_pd(v3.avx._mm256_extractf128_ps::<1>(v)),
+            )
+        };
+        let q = v3.avx._mm256_add_pd(wide(h), wide(lo));
+        let p = v3.sse2._mm_add_pd(
+            v3.avx._mm256_castpd256_pd128(q),
+            v3.avx._mm256_extractf128_pd::<1>(q),
+        );
+        return v3
+            .sse2
+            ._mm_cvtsd_f64(v3.sse2._mm_add_sd(p, v3.sse2._mm_unpackhi_pd(p, p)));
+    }
+    let h: &[f32] = pulp::bytemuck::cast_slice(core::slice::from_ref(&h));
+    let e: &[f32] = pulp::bytemuck::cast_slice(core::slice::from_ref(&lo));
+    h.iter().zip(e).map(|(&h, &e)| h as f64 + e as f64).sum()
+}
