@@ -57,7 +57,7 @@ pub struct Kernel<S: Simd> {
 impl<S: Simd> Kernel<S> {
     /// Wraps a SIMD token; the token itself is the proof of CPU support.
     #[inline]
-    pub fn from_simd(simd: S) -> Self {
+    pub const fn from_simd(simd: S) -> Self {
         Self { simd }
     }
 

@@ -8,9 +8,8 @@
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use simd_softmax::{Anchor, Backend, Softmax};
-use simd_softmax_kernels::Kernel;
-use simd_softmax_kernels::portable;
-use simd_softmax_kernels::pulp::Simd;
+#[cfg(target_arch = "x86_64")]
+use simd_softmax_kernels::portable::{self, DynKernel};
 
 // ---------------------------------------------------------------------------
 // Engines
@@ -62,30 +61,31 @@ impl Family for Softmax {
     }
 }
 
-impl<S: Simd + Sync> Family for Kernel<S> {
+#[cfg(target_arch = "x86_64")]
+impl Family for &'static dyn DynKernel {
     fn softmax(&self, x: &[f32], y: &mut [f32]) {
-        Kernel::softmax(*self, x, y)
+        DynKernel::softmax(*self, x, y)
     }
     fn softmax_scaled(&self, x: &[f32], y: &mut [f32], alpha: f32) {
-        Kernel::softmax_scaled(*self, x, y, alpha)
+        DynKernel::softmax_scaled(*self, x, y, alpha)
     }
     fn softmax_scaled_rows(&self, x: &[f32], y: &mut [f32], row_len: usize, alpha: f32) {
-        Kernel::softmax_scaled_rows(*self, x, y, row_len, alpha)
+        DynKernel::softmax_scaled_rows(*self, x, y, row_len, alpha)
     }
     fn softmax_backward(&self, y: &[f32], dy: &[f32], dx: &mut [f32]) {
-        Kernel::softmax_backward(*self, y, dy, dx)
+        DynKernel::softmax_backward(*self, y, dy, dx)
     }
     fn jacobian(&self, y: &[f32], out: &mut [f32]) {
-        Kernel::jacobian(*self, y, out)
+        DynKernel::jacobian(*self, y, out)
     }
     fn logits_from_probs(&self, p: &[f32], out: &mut [f32], anchor: Anchor) {
-        Kernel::logits_from_probs(*self, p, out, anchor)
+        DynKernel::logits_from_probs(*self, p, out, anchor)
     }
     fn softmax_of_combination(&self, terms: &[(f32, &[f32])], out: &mut [f32]) {
-        Kernel::softmax_of_combination(*self, terms, out)
+        DynKernel::softmax_of_combination(*self, terms, out)
     }
     fn sigmoid(&self, z: &[f32], y: &mut [f32]) {
-        Kernel::sigmoid(*self, z, y)
+        DynKernel::sigmoid(*self, z, y)
     }
 }
 
@@ -121,13 +121,14 @@ pub fn backends() -> Vec<(Backend, Softmax)> {
 
 /// The engine list, in this one place. A new `Backend` variant is picked up
 /// from `Backend::ALL` by [`backends`]; a new kernel instantiation is one
-/// `kernel(...)` line here. The portable kernels run the NEON (4), AVX2 (8)
-/// and AVX-512 (16) lane and tail logic on any CPU.
+/// `kernel(...)` line here. The portable 16-lane kernel runs AVX-512's lane
+/// and tail logic on any x86-64 CPU.
 pub fn engines() -> Vec<Engine> {
-    fn kernel<S: Simd + Sync + 'static>(name: &str, k: Kernel<S>) -> Engine {
+    #[cfg(target_arch = "x86_64")]
+    fn kernel(name: &str, k: &'static dyn DynKernel) -> Engine {
         Engine {
             name: name.to_string(),
-            lanes: Kernel::<S>::LANES,
+            lanes: k.lanes(),
             ops: Box::new(k),
         }
     }
@@ -139,9 +140,10 @@ pub fn engines() -> Vec<Engine> {
             ops: Box::new(sm),
         })
         .collect();
-    v.push(kernel("portable4", portable::lanes4()));
-    v.push(kernel("portable8", portable::lanes8()));
-    v.push(kernel("portable16", portable::lanes16()));
+    // The 4- and 8-lane portable kernels are not built (see
+    // `simd_softmax_kernels::portable`); their lane shapes run natively.
+    #[cfg(target_arch = "x86_64")]
+    v.push(kernel("portable16", portable::lanes16_dyn()));
     v
 }
 
