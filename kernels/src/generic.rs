@@ -22,8 +22,9 @@
 //! limits are applied with `select`, not min/max), so NaN detection costs
 //! nothing on the fast path.
 
+use crate::batch::softmax_batch;
 use crate::math::{exp_nonpos, exp_nonpos_gradual, exp_nonpos_in_range};
-use crate::small::{MEDIUM_MAX_VECTORS, medium_rows, small_rows};
+use crate::small::small_rows;
 use pulp::{Simd, WithSimd};
 
 /// Vectors summed into the four f32 accumulators before the block is folded
@@ -230,99 +231,94 @@ struct Rows<const LOG: bool> {
 impl<const LOG: bool> WithSimd for Rows<LOG> {
     type Output = ();
 
+    /// Picks the path for this row length and runs it as its own
+    /// target-feature function ([`RowsPath`]): one function holding every
+    /// path, each with its exps inlined, took LLVM minutes per instruction
+    /// set to optimize (the time of a function's optimization grows faster
+    /// than its size), and the call costs nothing next to a row.
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
-        let (l, w) = (S::F32_LANES, self.row_len);
-        let rows = self.len / w;
-        // SAFETY (small rows): `Rows`' contract is `small_rows`' contract.
-        unsafe {
-            match w.div_ceil(l) {
-                1 => return small_rows::<S, 1, 8, LOG>(s, self.src, self.dst, rows, w),
-                2 => return small_rows::<S, 2, 4, LOG>(s, self.src, self.dst, rows, w),
-                3 => return small_rows::<S, 3, 2, LOG>(s, self.src, self.dst, rows, w),
-                4 => return small_rows::<S, 4, 2, LOG>(s, self.src, self.dst, rows, w),
-                _ => {}
-            }
+        let Rows {
+            src,
+            dst,
+            len,
+            row_len,
+        } = self;
+        let l = S::F32_LANES;
+        macro_rules! path {
+            ($p:expr) => {
+                s.vectorize(RowsPath::<LOG, { $p }> {
+                    src,
+                    dst,
+                    len,
+                    row_len,
+                })
+            };
         }
-        if !LOG && w <= MEDIUM_MAX_VECTORS * l {
-            // SAFETY: `Rows`' contract is `medium_rows`'.
-            return unsafe { medium_rows(s, self.src, self.dst, rows, w) };
-        }
-        if !LOG && w < TWO_PASS_MIN {
-            // SAFETY: `Rows`' contract is `softmax_rows_pipelined`'s.
-            return unsafe { softmax_rows_pipelined(s, self.src, self.dst, rows, w) };
-        }
-        let mut start = 0;
-        while start < self.len {
-            // SAFETY: `start + row_len <= len` (row_len divides len), so the
-            // row lies inside both buffers; aliasing is as documented on `Rows`.
-            unsafe {
-                let src = self.src.add(start);
-                let dst = self.dst.add(start);
-                if LOG {
-                    log_softmax_row(s, src, dst, self.row_len);
+        match row_len.div_ceil(l) {
+            1 => path!(PATH_SMALL1),
+            2 => path!(PATH_SMALL2),
+            3 => path!(PATH_SMALL3),
+            4 => path!(PATH_SMALL4),
+            _ if !LOG && row_len < TWO_PASS_MIN => {
+                if len >= STREAM_MIN && has_stream(s) {
+                    path!(PATH_BATCH_STREAM)
                 } else {
-                    softmax_row(s, src, dst, self.row_len);
+                    path!(PATH_BATCH)
                 }
             }
-            start += self.row_len;
+            _ => path!(PATH_LONG),
         }
     }
 }
 
-/// Softmax of `rows` consecutive rows of `w < TWO_PASS_MIN` floats,
-/// software-pipelined by one row: the normalizing pass of row `r − 1` runs
-/// after the max pass of row `r`, so neither the wait for a row's max
-/// (reduction, broadcast) nor the wait for its sum (fold, f64 reciprocal)
-/// stalls the core: each is filled with the other row's independent work.
-/// Each row's results are exactly those of the row computed alone.
-///
-/// Lost experiment: folding the max pass of row `r + 1` and the normalizing
-/// pass of row `r − 1` into row `r`'s exp loop (one loop per row instead of
-/// three) measured the same on Zen 3 (AVX2, 1000 columns 0.48 vs 0.46
-/// ns/element, 32000 columns 0.49 vs 0.49): the exp loop is bound by its
-/// instruction count, and the fused loop executes the same instructions.
-///
-/// # Safety
-/// `src`/`dst` valid for `rows · w` reads/writes, equal or disjoint.
-#[inline(always)]
-unsafe fn softmax_rows_pipelined<S: Simd>(
-    s: S,
+const PATH_SMALL1: u8 = 1;
+const PATH_SMALL2: u8 = 2;
+const PATH_SMALL3: u8 = 3;
+const PATH_SMALL4: u8 = 4;
+const PATH_BATCH: u8 = 5;
+const PATH_BATCH_STREAM: u8 = 6;
+const PATH_LONG: u8 = 7;
+
+/// One path of [`Rows`] (same fields, same contract): rows of 1 to 4
+/// vectors in registers, the batch pipeline of `crate::batch` (plain or
+/// streaming), or one long row at a time.
+struct RowsPath<const LOG: bool, const P: u8> {
     src: *const f32,
     dst: *mut f32,
-    rows: usize,
-    w: usize,
-) {
-    // The previous row, holding its exps, and its sum.
-    let mut pending: Option<(*mut f32, f64)> = None;
-    // SAFETY (whole body): row `r` is `r·w .. r·w + w`, inside both
-    // buffers; a row is normalized only after all of its reads.
-    unsafe {
-        for r in 0..rows {
-            let (x, y) = (src.add(r * w), dst.add(r * w));
-            let (lo, m) = range_pass(s, x, w);
-            if let Some((py, total)) = pending.take() {
-                finish_softmax(s, py, w, total);
-            }
-            if m.is_finite() {
-                let ahead = x.wrapping_add(w);
-                let total = match (in_exp_range(lo, m), r + 1 < rows) {
-                    (true, true) => {
-                        exp_sum_prefetch::<S, true, false, true, true>(s, x, y, w, m, 1.0, ahead)
+    len: usize,
+    row_len: usize,
+}
+
+impl<const LOG: bool, const P: u8> WithSimd for RowsPath<LOG, P> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let (src, dst, w) = (self.src, self.dst, self.row_len);
+        let rows = self.len / w;
+        // SAFETY: `Rows`' contract is every path's contract (the small
+        // paths' `(N − 1)·L < w ≤ N·L` is how `Rows` picked them).
+        unsafe {
+            match P {
+                PATH_SMALL1 => small_rows::<S, 1, 8, LOG>(s, src, dst, rows, w),
+                PATH_SMALL2 => small_rows::<S, 2, 4, LOG>(s, src, dst, rows, w),
+                PATH_SMALL3 => small_rows::<S, 3, 2, LOG>(s, src, dst, rows, w),
+                PATH_SMALL4 => small_rows::<S, 4, 2, LOG>(s, src, dst, rows, w),
+                PATH_BATCH if !LOG => softmax_batch::<S, false>(s, src, dst, rows, w),
+                PATH_BATCH_STREAM if !LOG => softmax_batch::<S, true>(s, src, dst, rows, w),
+                _ => {
+                    for r in 0..rows {
+                        // Row `r` lies inside both buffers (`w` divides `len`).
+                        let (x, y) = (src.add(r * w), dst.add(r * w));
+                        if LOG {
+                            log_softmax_row(s, x, y, w);
+                        } else {
+                            softmax_row(s, x, y, w);
+                        }
                     }
-                    (true, false) => exp_sum_pass::<S, true, false, true>(s, x, y, w, m, 1.0),
-                    (false, true) => {
-                        exp_sum_prefetch::<S, true, false, false, true>(s, x, y, w, m, 1.0, ahead)
-                    }
-                    (false, false) => exp_sum_pass::<S, true, false, false>(s, x, y, w, m, 1.0),
-                };
-                pending = Some((y, total));
-            } else {
-                nonfinite_row::<false>(x, y, w, m, f32::INFINITY);
+                }
             }
-        }
-        if let Some((py, total)) = pending {
-            finish_softmax(s, py, w, total);
         }
     }
 }
@@ -394,6 +390,42 @@ impl WithSimd for LogSumExp {
     }
 }
 
+/// [`softmax_row`] (`LOG = false`) or [`log_softmax_row`] in a
+/// target-feature function of its own, for the rare rows that the
+/// specialized paths hand back (non-finite maxima): inlining the whole
+/// general row path into each of them would only slow the build.
+///
+/// # Safety
+/// As [`softmax_row`].
+#[inline(always)]
+pub(crate) unsafe fn row_apart<S: Simd, const LOG: bool>(
+    s: S,
+    src: *const f32,
+    dst: *mut f32,
+    n: usize,
+) {
+    struct OneRow<const LOG: bool> {
+        src: *const f32,
+        dst: *mut f32,
+        n: usize,
+    }
+    impl<const LOG: bool> WithSimd for OneRow<LOG> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, s: S) {
+            // SAFETY: `row_apart`'s contract.
+            unsafe {
+                if LOG {
+                    log_softmax_row(s, self.src, self.dst, self.n)
+                } else {
+                    softmax_row(s, self.src, self.dst, self.n)
+                }
+            }
+        }
+    }
+    s.vectorize(OneRow::<LOG> { src, dst, n });
+}
+
 /// Softmax of one row. `src`/`dst` valid for `n` reads/writes, equal or disjoint.
 #[inline(always)]
 pub(crate) unsafe fn softmax_row<S: Simd>(s: S, src: *const f32, dst: *mut f32, n: usize) {
@@ -447,6 +479,7 @@ unsafe fn softmax_row_two_pass<S: Simd>(s: S, src: *const f32, dst: *mut f32, n:
                 (false, true) => exp_scale_pass::<S, false, true>(s, src, dst, n, m, c),
                 (false, false) => exp_scale_pass::<S, false, false>(s, src, dst, n, m, c),
             }
+            stream_fence(s);
         }
     }
 }
@@ -458,7 +491,7 @@ pub const STREAM_MIN: usize = 1 << 22;
 /// `dst = e^(src − m) · scale` over `n` floats (equal or disjoint);
 /// `IN_RANGE`: every `src − m ≥ EXP_LO`; `STREAM`: non-temporal stores.
 #[inline(always)]
-unsafe fn exp_scale_pass<S: Simd, const IN_RANGE: bool, const STREAM: bool>(
+pub(crate) unsafe fn exp_scale_pass<S: Simd, const IN_RANGE: bool, const STREAM: bool>(
     s: S,
     src: *const f32,
     dst: *mut f32,
@@ -820,7 +853,7 @@ pub(crate) unsafe fn extreme_pass<S: Simd, const MIN: bool>(
     let mut i = 0;
     // SAFETY (all loads): indices stay below `n`, `src` valid for `n` reads.
     unsafe {
-        while i + 4 * l <= n {
+        for _ in 0..n / (4 * l) {
             a0 = pick::<S, MIN>(s, a0, load::<S>(src.add(i)));
             a1 = pick::<S, MIN>(s, a1, load::<S>(src.add(i + l)));
             a2 = pick::<S, MIN>(s, a2, load::<S>(src.add(i + 2 * l)));
@@ -871,7 +904,9 @@ pub(crate) unsafe fn range_pass<S: Simd>(s: S, src: *const f32, n: usize) -> (f3
     let mut i = 0;
     // SAFETY (all loads): indices stay below `n`, `src` valid for `n` reads.
     unsafe {
-        while i + 4 * l <= n {
+        // Counted loops: `while i + 4·l <= n` compiles to five
+        // loop-control instructions per iteration instead of three.
+        for _ in 0..n / (4 * l) {
             let (a, b) = (load::<S>(src.add(i)), load::<S>(src.add(i + l)));
             let (c, d) = (load::<S>(src.add(i + 2 * l)), load::<S>(src.add(i + 3 * l)));
             (h0, l0) = (s.max_f32s(h0, a), s.min_f32s(l0, a));
@@ -981,7 +1016,7 @@ pub(crate) fn unit_sum<S: Simd, const BLOCK: usize>(
     while i < n_vec {
         let end = n_vec.min(i + BLOCK * l);
         let (mut h, mut e) = (two, zero);
-        while i + 2 * l <= end {
+        for _ in 0..(end - i) / (2 * l) {
             let p = s.add_f32s(full(i), full(i + l));
             e = s.add_f32s(e, fast_two_sum(s, &mut h, p));
             i += 2 * l;
@@ -1003,7 +1038,7 @@ pub(crate) fn unit_sum<S: Simd, const BLOCK: usize>(
 /// `hi += x`, returning the exact rounding error (Fast2Sum; valid because
 /// `hi ≥ 2 ≥ x ≥ 0`).
 #[inline(always)]
-fn fast_two_sum<S: Simd>(s: S, hi: &mut S::f32s, x: S::f32s) -> S::f32s {
+pub(crate) fn fast_two_sum<S: Simd>(s: S, hi: &mut S::f32s, x: S::f32s) -> S::f32s {
     let t = s.add_f32s(*hi, x);
     let added = s.sub_f32s(t, *hi);
     *hi = t;
@@ -1088,12 +1123,21 @@ pub(crate) unsafe fn exp_sum_prefetch<
 /// `e^((x − m)·α)` (`·α` only when `SCALED`; `IN_RANGE`: every argument
 /// is known to be at least `EXP_LO`, see [`in_exp_range`]).
 #[inline(always)]
-fn exp_term<S: Simd, const SCALED: bool, const IN_RANGE: bool>(
+pub(crate) fn exp_term<S: Simd, const SCALED: bool, const IN_RANGE: bool>(
     s: S,
     x: S::f32s,
     m: S::f32s,
     alpha: S::f32s,
 ) -> S::f32s {
+    // AVX2 takes `m − x` (the same value negated, rounded the same way), so
+    // that the subtraction reads `x` straight from memory.
+    #[cfg(target_arch = "x86_64")]
+    if let Some(v3) = crate::isa::as_v3(s) {
+        let dn = s.sub_f32s(m, x);
+        let dn = if SCALED { s.mul_f32s(dn, alpha) } else { dn };
+        let e = crate::math::exp_nonpos_avx2::<IN_RANGE, true>(v3, crate::isa::cast(dn));
+        return crate::isa::cast(e);
+    }
     let d = s.sub_f32s(x, m);
     let d = if SCALED { s.mul_f32s(d, alpha) } else { d };
     if IN_RANGE {
@@ -1117,7 +1161,7 @@ pub(crate) unsafe fn map1<S: Simd>(
     // SAFETY (all accesses): indices stay below `n`; each element is read
     // before it is written.
     unsafe {
-        while i + 4 * l <= n {
+        for _ in 0..n / (4 * l) {
             // All four loads before the stores: in place, nothing is overwritten early.
             let v0 = f(load::<S>(src.add(i)));
             let v1 = f(load::<S>(src.add(i + l)));
@@ -1149,9 +1193,8 @@ pub(crate) unsafe fn map1<S: Simd>(
 const STREAM_AHEAD: usize = 512;
 
 /// [`map1`] with non-temporal stores where the instruction set has them
-/// (AVX2: `vmovntps` from the first 32-byte aligned element on, then an
-/// `sfence` so the stores are ordered before anything the caller does
-/// next); plain [`map1`] elsewhere.
+/// (AVX2: `vmovntps` from the first 32-byte aligned element on); plain
+/// [`map1`] elsewhere. The caller ends its streaming with [`stream_fence`].
 #[inline(always)]
 pub(crate) unsafe fn map1_stream<S: Simd>(
     s: S,
@@ -1173,7 +1216,7 @@ pub(crate) unsafe fn map1_stream<S: Simd>(
         unsafe {
             map1(s, src, dst, head, &f);
             let mut i = head;
-            while i + 4 * l <= n {
+            for _ in 0..(n - head) / (4 * l) {
                 // Two cache lines, `STREAM_AHEAD` floats ahead (a hint:
                 // harmless past the end).
                 crate::isa::prefetch(src.wrapping_add(i + STREAM_AHEAD));
@@ -1189,12 +1232,35 @@ pub(crate) unsafe fn map1_stream<S: Simd>(
                 i += 4 * l;
             }
             map1(s, src.add(i), dst.add(i), n - i, &f);
-            v3.sse._mm_sfence();
         }
         return;
     }
     // SAFETY: the caller's contract.
     unsafe { map1(s, src, dst, n, f) }
+}
+
+/// Orders the non-temporal stores of [`map1_stream`] before every later
+/// store (`sfence`), so that a thread that sees the call's return (or a
+/// later write of this thread) also sees its output; once per call.
+#[inline(always)]
+pub(crate) fn stream_fence<S: Simd>(s: S) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(v3) = crate::isa::as_v3(s) {
+        v3.sse._mm_sfence();
+    }
+    let _ = s;
+}
+
+/// Whether [`map1_stream`] has non-temporal stores on `S` (else it is a
+/// plain [`map1`], and recomputing a row to stream it gains nothing).
+#[inline(always)]
+pub(crate) fn has_stream<S: Simd>(s: S) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if crate::isa::as_v3(s).is_some() {
+        return true;
+    }
+    let _ = s;
+    false
 }
 
 /// `dst = f(a, b)` elementwise over `n` floats (`dst` disjoint from `a`, `b`).

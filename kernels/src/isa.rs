@@ -18,6 +18,15 @@ pub(crate) fn is<S: Simd, T: Simd>() -> bool {
     TypeId::of::<S>() == TypeId::of::<T>()
 }
 
+/// Whether `S` is pulp's `V3` (AVX2+FMA); `false` off x86-64.
+#[inline(always)]
+pub(crate) fn is_v3<S: Simd>() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return is::<S, pulp::x86::V3>();
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// The AVX2+FMA token, if `S` is pulp's `V3`.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]

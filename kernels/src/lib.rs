@@ -11,6 +11,7 @@
 #![no_std]
 #![warn(missing_docs)]
 
+mod batch;
 pub mod family;
 pub mod generic;
 mod isa;

@@ -88,7 +88,7 @@ pub fn exp_nonpos_in_range<S: Simd>(s: S, x: S::f32s) -> S::f32s {
 fn exp_nonpos_checked<S: Simd, const IN_RANGE: bool>(s: S, x: S::f32s) -> S::f32s {
     #[cfg(target_arch = "x86_64")]
     if let Some(v3) = crate::isa::as_v3(s) {
-        return crate::isa::cast(exp_nonpos_avx2::<IN_RANGE>(v3, crate::isa::cast(x)));
+        return crate::isa::cast(exp_nonpos_avx2::<IN_RANGE, false>(v3, crate::isa::cast(x)));
     }
     let v = exp_core(s, x);
     if IN_RANGE {
@@ -145,6 +145,12 @@ const EXP2_EIGHTHS: [u32; 8] = {
 /// `8·log2 e`.
 #[cfg(target_arch = "x86_64")]
 const LOG2_E_8: f32 = 11.541_56;
+/// `ln2/8` rounded to f32, and the rest: `LN2_8_HI + LN2_8_LO = ln2/8` to
+/// about `2^-50`.
+#[cfg(target_arch = "x86_64")]
+const LN2_8_HI: f32 = f32::from_bits(0x3db1_7218); // 0.086643398
+#[cfg(target_arch = "x86_64")]
+const LN2_8_LO: f32 = f32::from_bits(0xaf82_e308); // -2.3808178e-10
 /// `e^r − 1 ≈ r + r²·(T2 + T3·r)` on `|r| ≤ ln2/16`: relative-error minimax
 /// fit (0.43·2^-24 with these f32 coefficients).
 #[cfg(target_arch = "x86_64")]
@@ -153,23 +159,33 @@ const T2: f32 = 0.500_064_55;
 const T3: f32 = 0.166_668_58;
 
 /// [`exp_nonpos`] on AVX2: `k = round(8·x·log2 e)` (same rounding trick),
-/// `r = x − k·ln2/8` (the same two-constant split, scaled by 1/8, so still
-/// exact for every `|k| < 2^15`), `e^x = 2^(k>>3) · 2^((k&7)/8) · e^r`.
-/// `2^((k&7)/8)` comes from a table held in one register and read with one
-/// `vpermps` (its index is the low bits of `kf`), `2^(k>>3)` is added to
-/// that entry's exponent field as an integer, and `e^r` needs only a
-/// degree-3 polynomial, applied as `t + t·(e^r − 1)` in one FMA.
+/// `r = x − k·ln2/8`, `e^x = 2^(k>>3) · 2^((k&7)/8) · e^r`. `2^((k&7)/8)`
+/// comes from a table held in one register and read with one `vpermps`
+/// (its index is the low bits of `kf`), `2^(k>>3)` is added to that entry's
+/// exponent field as an integer, and `e^r` needs only a degree-3
+/// polynomial, applied as `t + t·(e^r − 1)` in one FMA.
 ///
-/// Cost per vector: 7 FMA-pipe operations and one `vpermps` against the
-/// polynomial scheme's 10 (degree 6 and a scaling multiply): 0.29 vs 0.40
-/// ns/element for exp+sum+store on Zen 3. The table entries are stored
-/// minus `j << 20`, which saves masking `k`'s low bits out of the exponent
-/// (one operation and one of the 16 registers); with the flush skipped for
-/// rows known to be in range as well, softmax of 1000 to 32000 floats went
-/// from 0.44–0.48 to 0.37–0.40 ns/element (AVX2 has 16 vector registers,
-/// and the loop had been rematerializing constants). Error: table rounding
-/// 0.54·2^-24, polynomial 0.43·2^-24, final rounding ≤ 2^-24, so ≤ 1 ULP
-/// against the polynomial scheme's 0.55.
+/// `NEG`: the argument is `−x ≥ 0` instead of `x ≤ 0` (`m − v` rather than
+/// `v − m`), with every sign below flipped to match, so that the caller's
+/// subtraction can take its vector straight from memory (`vsubps` reads
+/// its second operand from memory; `v − m` would need a separate load).
+/// Both forms round identically (round-to-nearest is symmetric), so they
+/// give bit-identical results.
+///
+/// Reduction: `r_hi = x − k·LN2_8_HI` in one FMA, then `r = r_hi −
+/// k·LN2_8_LO` in another (each one rounding of at most `2^-28` absolute,
+/// since `|r| < 2^-4`).
+/// The polynomial's nonlinear terms take `r` too, but `r²` and `T2 + T3·r`
+/// no longer wait for each other: the dependency chain is 26 cycles on
+/// Zen 3 (4-cycle FMAs) against the 30 of the earlier form, which split
+/// `ln2/8` into a 9-bit head (so that `k·head` was exact) and a tail that
+/// then had to be applied before anything else.
+///
+/// Cost per vector: 11 instructions (7 FMA-pipe operations, one `vpermps`,
+/// a shift, an integer add, the `k` subtraction) against the polynomial
+/// scheme's 14 (degree 6 and a scaling multiply). Error: table rounding
+/// 0.54·2^-24, polynomial 0.43·2^-24, reduction ≤ 0.13·2^-24, final
+/// rounding ≤ 2^-24, so ≤ 1.1 ULP against the polynomial scheme's 0.55.
 ///
 /// NaN: `e^r − 1` is NaN, and the final FMA returns NaN whatever the table
 /// entry and the integer scaling made of the NaN's payload bits. `x` below
@@ -178,32 +194,58 @@ const T3: f32 = 0.166_668_58;
 /// can go subnormal.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-pub(crate) fn exp_nonpos_avx2<const IN_RANGE: bool>(
+pub(crate) fn exp_nonpos_avx2<const IN_RANGE: bool, const NEG: bool>(
     s: pulp::x86::V3,
     x: pulp::f32x8,
 ) -> pulp::f32x8 {
-    let magic = s.splat_f32s(ROUND_MAGIC);
-    let kf = s.mul_add_e_f32s(x, s.splat_f32s(LOG2_E_8), magic);
-    let k = s.sub_f32s(kf, magic);
-    let r = s.mul_add_e_f32s(k, s.splat_f32s(-LN2_HI / 8.0), x);
-    let r = s.mul_add_e_f32s(k, s.splat_f32s(-LN2_LO / 8.0), r);
-    let r2 = s.mul_f32s(r, r);
-    let q = s.mul_add_e_f32s(s.splat_f32s(T3), r, s.splat_f32s(T2));
-    let em1 = s.mul_add_e_f32s(q, r2, r);
+    use crate::isa::cast;
+    use core::arch::x86_64::__m256;
+    let f = s.fma;
+    let c = |v: f32| -> __m256 { cast(s.splat_f32s(v)) };
+    let xv: __m256 = cast(x);
+    let magic = c(ROUND_MAGIC);
+    // kf = magic + 8·x·log2 e; its low mantissa bits hold k.
+    let kf = if NEG {
+        f._mm256_fnmadd_ps(xv, c(LOG2_E_8), magic)
+    } else {
+        f._mm256_fmadd_ps(xv, c(LOG2_E_8), magic)
+    };
+    let k = s.avx._mm256_sub_ps(kf, magic);
+    // NEG: every value below is the negation of the plain form's.
+    let rr = if NEG {
+        let r = f._mm256_fmadd_ps(k, c(LN2_8_HI), xv);
+        f._mm256_fmadd_ps(k, c(LN2_8_LO), r)
+    } else {
+        let r = f._mm256_fnmadd_ps(k, c(LN2_8_HI), xv);
+        f._mm256_fnmadd_ps(k, c(LN2_8_LO), r)
+    };
+    let r2 = s.avx._mm256_mul_ps(rr, rr);
+    let em1 = if NEG {
+        let q = f._mm256_fnmadd_ps(c(T3), rr, c(T2));
+        f._mm256_fmsub_ps(q, r2, rr)
+    } else {
+        let q = f._mm256_fmadd_ps(c(T3), rr, c(T2));
+        f._mm256_fmadd_ps(q, r2, rr)
+    };
 
     // The low bits of `kf` are `k + 0x40_0000`; `kf << 20` is `k << 20`.
-    let kb = s.transmute_u32s_f32s(kf);
+    let kb = s.transmute_u32s_f32s(cast(kf));
     let table: pulp::f32x8 = pulp::bytemuck::cast(EXP2_EIGHTHS);
     let t = crate::isa::permute8(s, table, kb);
     let e = s.wrapping_dyn_shl_u32s(kb, s.splat_u32s(20));
-    let ts = s.transmute_f32s_u32s(s.add_u32s(s.transmute_u32s_f32s(t), e));
-    let v = s.mul_add_e_f32s(ts, em1, ts);
+    let ts: __m256 = cast(s.add_u32s(s.transmute_u32s_f32s(t), e));
+    let v: pulp::f32x8 = cast(f._mm256_fmadd_ps(ts, em1, ts));
     if IN_RANGE {
         return v;
     }
     // `+0` below EXP_LO: an and-not with the compare mask (pulp's select
     // would first move the mask into sign bits, one more operation).
-    let tiny = s.transmute_u32s_m32s(s.less_than_f32s(x, s.splat_f32s(EXP_LO)));
+    let tiny = if NEG {
+        s.greater_than_f32s(x, s.splat_f32s(-EXP_LO))
+    } else {
+        s.less_than_f32s(x, s.splat_f32s(EXP_LO))
+    };
+    let tiny = s.transmute_u32s_m32s(tiny);
     s.transmute_f32s_u32s(s.and_u32s(s.not_u32s(tiny), s.transmute_u32s_f32s(v)))
 }
 

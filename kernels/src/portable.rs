@@ -4,7 +4,7 @@
 //! tests can exercise that logic on a CPU that lacks the instruction set.
 //! Not fast; not a production backend.
 //!
-//! With the `dyn` feature, [`DynKernel`] and [`lanes16_dyn`] give the
+//! With the `dyn` feature, `DynKernel` and `lanes16_dyn` give the
 //! 16-lane kernel behind a trait object whose code is generated once, in
 //! this crate. A caller that uses [`Kernel`]'s generic methods directly
 //! instantiates the whole kernel in its own crate instead: every test binary

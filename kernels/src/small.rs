@@ -36,9 +36,9 @@
 // across `v`, `out` and the row pointers, and unroll the same.
 #![allow(clippy::needless_range_loop)]
 
-use crate::generic::{in_exp_range, load, log_softmax_row, softmax_row, store};
+use crate::generic::{load, row_apart, store};
 use crate::isa::{all_lanes, first_lane};
-use crate::math::{exp_nonpos, exp_nonpos_gradual, exp_nonpos_in_range};
+use crate::math::{exp_nonpos, exp_nonpos_gradual};
 use pulp::{MemMask, Simd};
 
 /// Rows interleaved per iteration.
@@ -142,7 +142,7 @@ unsafe fn softmax_group<S: Simd, const N: usize, const R: usize, const WHOLE: bo
             for r in 0..R {
                 let (x, y) = (src.add(r * w), dst.add(r * w));
                 if R == 1 {
-                    softmax_row(s, x, y, w);
+                    row_apart::<S, false>(s, x, y, w);
                 } else {
                     softmax_group::<S, N, 1, WHOLE>(s, x, y, w, mask);
                 }
@@ -250,11 +250,7 @@ unsafe fn group<S: Simd, const N: usize, const R: usize, const LOG: bool>(
         if m.iter().any(|m| !m.is_finite()) {
             for r in 0..R {
                 let (x, y) = (src.add(r * w), dst.add(r * w));
-                if LOG {
-                    log_softmax_row(s, x, y, w)
-                } else {
-                    softmax_row(s, x, y, w)
-                }
+                row_apart::<S, LOG>(s, x, y, w)
             }
             return;
         }
@@ -302,148 +298,5 @@ unsafe fn group<S: Simd, const N: usize, const R: usize, const LOG: bool>(
             }
             s.mask_store_ptr_f32s(mask, y.add((N - 1) * l), out[r][N - 1]);
         }
-    }
-}
-
-/// Rows up to this many vectors take [`medium_rows`].
-pub(crate) const MEDIUM_MAX_VECTORS: usize = 16;
-
-/// Softmax of `rows` rows of `w` floats, `4·L < w ≤ MEDIUM_MAX_VECTORS·L`:
-/// the general passes (range, exp-and-sum, scale), with every reduction a
-/// butterfly that leaves its result in all lanes of a vector (no scalar
-/// round trip, no f64 fold, a vector division), software-pipelined by one
-/// row like the long-row path (row `r − 1` is scaled after row `r`'s
-/// range pass).
-///
-/// # Safety
-/// `src`/`dst` valid for `rows · w` reads/writes, equal or disjoint.
-#[inline(always)]
-pub(crate) unsafe fn medium_rows<S: Simd>(
-    s: S,
-    src: *const f32,
-    dst: *mut f32,
-    rows: usize,
-    w: usize,
-) {
-    let l = S::F32_LANES;
-    let n_vec = w / l;
-    let rem = w - n_vec * l;
-    let mask = MemMask::new(s.mask_between_m32s(0, rem as u32).mask());
-    let (ninf, inf, zero, two) = (
-        s.splat_f32s(f32::NEG_INFINITY),
-        s.splat_f32s(f32::INFINITY),
-        s.splat_f32s(0.0),
-        s.splat_f32s(2.0),
-    );
-    // The previous row (holding its exps) and its `1/Σ` in every lane.
-    let mut pending: Option<(*mut f32, S::f32s)> = None;
-    // SAFETY (whole body): row `r` is `r·w .. r·w + w`: `n_vec` whole
-    // vectors and a masked one of `rem` lanes, inside both buffers; a row
-    // is scaled only after all of its reads.
-    unsafe {
-        for r in 0..rows {
-            let (x, y) = (src.add(r * w), dst.add(r * w));
-            let (mut h0, mut h1, mut l0, mut l1) = (ninf, ninf, inf, inf);
-            let mut i = 0;
-            while i + 2 <= n_vec {
-                let (a, b) = (load::<S>(x.add(i * l)), load::<S>(x.add(i * l + l)));
-                (h0, l0) = (s.max_f32s(h0, a), s.min_f32s(l0, a));
-                (h1, l1) = (s.max_f32s(h1, b), s.min_f32s(l1, b));
-                i += 2;
-            }
-            if i < n_vec {
-                let a = load::<S>(x.add(i * l));
-                (h0, l0) = (s.max_f32s(h0, a), s.min_f32s(l0, a));
-            }
-            let tail = if rem > 0 {
-                let t = s.mask_load_ptr_f32s(mask, x.add(n_vec * l));
-                h1 = s.max_f32s(h1, s.select_f32s(mask.mask(), t, ninf));
-                l1 = s.min_f32s(l1, s.select_f32s(mask.mask(), t, inf));
-                s.select_f32s(mask.mask(), t, ninf)
-            } else {
-                ninf
-            };
-            let m = all_lanes(s, s.max_f32s(h0, h1), |a, b| s.max_f32s(a, b));
-            let lo = s.reduce_min_f32s(s.min_f32s(l0, l1));
-            if let Some((py, c)) = pending.take() {
-                scale_row(s, py, n_vec, rem, mask, c);
-            }
-            let mf = first_lane::<S>(m);
-            if !mf.is_finite() {
-                softmax_row(s, x, y, w);
-                continue;
-            }
-            let in_range = in_exp_range(lo, mf);
-            // Pairs into a Fast2Sum accumulator that starts at 2 (see
-            // `unit_sum`): the tiny terms next to the max's 1 survive.
-            let (mut h, mut e) = (two, zero);
-            let mut i = 0;
-            while i + 2 <= n_vec {
-                let a = exp_shifted(s, load::<S>(x.add(i * l)), m, in_range);
-                let b = exp_shifted(s, load::<S>(x.add(i * l + l)), m, in_range);
-                store::<S>(y.add(i * l), a);
-                store::<S>(y.add(i * l + l), b);
-                let p = s.add_f32s(a, b);
-                let t = s.add_f32s(h, p);
-                e = s.add_f32s(e, s.sub_f32s(p, s.sub_f32s(t, h)));
-                h = t;
-                i += 2;
-            }
-            let mut last = zero;
-            if i < n_vec {
-                last = exp_shifted(s, load::<S>(x.add(i * l)), m, in_range);
-                store::<S>(y.add(i * l), last);
-            }
-            if rem > 0 {
-                let t = exp_shifted(s, tail, m, false);
-                s.mask_store_ptr_f32s(mask, y.add(n_vec * l), t);
-                last = s.add_f32s(last, t);
-            }
-            let t = s.add_f32s(h, last);
-            e = s.add_f32s(e, s.sub_f32s(last, s.sub_f32s(t, h)));
-            let total = crate::isa::fold_f64(s, t, e, 2.0);
-            pending = Some((y, s.splat_f32s((1.0 / total) as f32)));
-        }
-        if let Some((py, c)) = pending {
-            scale_row(s, py, n_vec, rem, mask, c);
-        }
-    }
-}
-
-/// `y *= c` over `n_vec` vectors and the `rem` masked lanes after them.
-///
-/// # Safety
-/// `y` valid for `n_vec` vectors plus the mask's lanes.
-#[inline(always)]
-unsafe fn scale_row<S: Simd>(
-    s: S,
-    y: *mut f32,
-    n_vec: usize,
-    rem: usize,
-    mask: MemMask<S::m32s>,
-    c: S::f32s,
-) {
-    let l = S::F32_LANES;
-    // SAFETY: the caller's contract.
-    unsafe {
-        for i in 0..n_vec {
-            store::<S>(y.add(i * l), s.mul_f32s(load::<S>(y.add(i * l)), c));
-        }
-        if rem > 0 {
-            let p = y.add(n_vec * l);
-            let v = s.mask_load_ptr_f32s(mask, p);
-            s.mask_store_ptr_f32s(mask, p, s.mul_f32s(v, c));
-        }
-    }
-}
-
-/// `e^(v − m)`, without the flush when the row is known to be in range.
-#[inline(always)]
-fn exp_shifted<S: Simd>(s: S, v: S::f32s, m: S::f32s, in_range: bool) -> S::f32s {
-    let d = s.sub_f32s(v, m);
-    if in_range {
-        exp_nonpos_in_range(s, d)
-    } else {
-        exp_nonpos(s, d)
     }
 }

@@ -1,0 +1,413 @@
+//! Softmax of a batch of rows longer than four vectors (and shorter than
+//! [`TWO_PASS_MIN`](crate::generic::TWO_PASS_MIN)): every row's three
+//! passes (range, exp-and-sum, scale) are spread over three consecutive
+//! sweeps, so that each sweep does the exp of one row, the range of the
+//! next and the scaling of the previous:
+//! ```text
+//! (lo, m) = range(row 0)
+//! for r in rows:
+//!     sweep over i:  y_r[i] = e^(x_r[i] − m_r), Σ_r += y_r[i]     exp, store, sum
+//!                    (lo, m)_{r+1} ⊕= x_{r+1}[i]                  next row's range
+//!                    y_{r−1}[i] *= c_{r−1}                         previous row's scale
+//!     c_r = 1 / Σ_r
+//! y_last *= c_last
+//! ```
+//! The kernel is bound by the number of instructions it issues (the exp is
+//! ~11 per vector, and a Zen 3 core here sustains about 2.5–3 per cycle
+//! when its sibling thread is busy), not by one execution port. A separate
+//! range pass and scale pass would each pay their own loop and, for the
+//! scale, a store-bound loop (one 32-byte store per ~2.2 cycles measured
+//! here); inside the exp sweep they cost two instructions per vector each
+//! (a `vmaxps`/`vminps` pair reading memory directly, a `vmulps` from
+//! memory and its store) and fill issue slots the exp's dependency chains
+//! leave idle.
+//!
+//! Batches of [`STREAM_MIN`](crate::generic::STREAM_MIN) elements or more
+//! (out of cache: the output will not be read from cache anyway) take the
+//! streaming form: the same sweep without the store and the scaling, then
+//! one more sweep that recomputes the exp and writes `e · c` with
+//! non-temporal stores. Each row is read from memory once (its later
+//! sweeps hit L1/L2) and written once, without the read-for-ownership that
+//! an ordinary store of the exps would cost: 8 bytes of memory traffic per
+//! element instead of 12. Both forms compute each row's sum in the same
+//! order and each output as the same `fl(e · c)`, so they give
+//! bit-identical results, and so does a row computed alone.
+
+use crate::generic::{
+    SOFTMAX_SUM_BLOCK, exp_scale_pass, exp_term, fast_two_sum, in_exp_range, load, load_tail,
+    nonfinite_row, range_pass, store, store_tail,
+};
+use pulp::Simd;
+
+/// The state a sweep hands to the next: the row's sum and the next row's
+/// `(min, max)`.
+struct Swept {
+    total: f64,
+    lo: f32,
+    hi: f32,
+}
+
+/// One sweep over row `x` (`w` floats, max `m`): `Σ e^(x−m)` (stored to
+/// `y` when `STORE`), the range of `next` (the next row, if any; NaN
+/// without one) and, when `PREV`, `prev *= c` (the previous row's exps and
+/// its `1/Σ`).
+///
+/// The sum is `unit_sum`'s: pairs of vectors into a Fast2Sum accumulator
+/// that starts at 2, folded into f64 every [`SOFTMAX_SUM_BLOCK`] vectors.
+///
+/// # Safety
+/// `x`, `next` valid for `w` reads; `y` (when `STORE`) and `prev` (when
+/// `PREV`) valid for `w` writes; `y` equal to `x` or disjoint from it;
+/// `prev` disjoint from `x`, `y` and `next`; `w > 0`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn sweep<S: Simd, const STORE: bool, const IN_RANGE: bool, const PREV: bool>(
+    s: S,
+    x: *const f32,
+    y: *mut f32,
+    w: usize,
+    m: f32,
+    next: Option<*const f32>,
+    prev: *mut f32,
+    c: f32,
+) -> Swept {
+    // SAFETY (every branch): the caller's contract.
+    unsafe {
+        if fuse::<S>() {
+            // The last row reads itself as its "next" row, its range then
+            // ignored (one instantiation less per variant).
+            let next = next.unwrap_or(x);
+            let mut swept =
+                sweep_impl::<S, STORE, IN_RANGE, PREV, true>(s, x, y, w, m, next, prev, c);
+            if next == x {
+                (swept.lo, swept.hi) = (f32::NAN, f32::NAN);
+            }
+            return swept;
+        }
+        let mut swept = sweep_impl::<S, STORE, IN_RANGE, false, false>(s, x, y, w, m, x, y, c);
+        (swept.lo, swept.hi) = match (PREV, next) {
+            (true, Some(next)) => scale_range(s, prev, c, next, w),
+            (false, Some(next)) => range_pass(s, next, w),
+            (true, None) => {
+                scale(s, prev, w, c);
+                (f32::NAN, f32::NAN)
+            }
+            (false, None) => (f32::NAN, f32::NAN),
+        };
+        swept
+    }
+}
+
+/// Whether [`sweep`] does the next row's range and the previous row's
+/// scaling inside its exp loop. Not on AVX2: with its 16 vector registers
+/// the fused loop spills (the exp keeps 8 constants live, the sum 2
+/// accumulators, the range 2 more, the scaling 1) and measured 29.5
+/// instructions per vector (262×1000 under callgrind) against 26.5 for an
+/// exp loop that keeps everything in registers followed by one loop that
+/// scales the previous row and takes the next row's range
+/// ([`scale_range`]). The 32-register instruction sets fuse all three.
+#[inline(always)]
+fn fuse<S: Simd>() -> bool {
+    !crate::isa::is_v3::<S>()
+}
+
+/// [`sweep`], the next row's range and the previous row's scaling inside
+/// the exp loop when `FUSE` (else `next` and `prev` are not touched).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn sweep_impl<
+    S: Simd,
+    const STORE: bool,
+    const IN_RANGE: bool,
+    const PREV: bool,
+    const FUSE: bool,
+>(
+    s: S,
+    x: *const f32,
+    y: *mut f32,
+    w: usize,
+    m: f32,
+    next: *const f32,
+    prev: *mut f32,
+    c: f32,
+) -> Swept {
+    let l = S::F32_LANES;
+    let (mv, cv) = (s.splat_f32s(m), s.splat_f32s(c));
+    let (two, zero) = (s.splat_f32s(2.0), s.splat_f32s(0.0));
+    let (mut hi, mut lo) = (s.splat_f32s(f32::NEG_INFINITY), s.splat_f32s(f32::INFINITY));
+    let n_vec = w - w % l;
+    let mut total = 0.0f64;
+    let mut i = 0;
+    // SAFETY (all accesses): every full vector lies below `n_vec ≤ w`, the
+    // tail's masked accesses touch only `i..w`; each element of `x` is read
+    // before the same element of `y` is written (in place: the same).
+    unsafe {
+        // One vector of every stream at element `i`: its exp.
+        // (`prev` is only offset when `PREV`: it may be any pointer otherwise.)
+        macro_rules! step {
+            ($i:expr) => {
+                step::<S, IN_RANGE, PREV, FUSE>(
+                    s,
+                    x.add($i),
+                    next.wrapping_add($i),
+                    prev.wrapping_add($i),
+                    mv,
+                    cv,
+                    &mut hi,
+                    &mut lo,
+                )
+            };
+        }
+        while i < n_vec {
+            let end = n_vec.min(i + SOFTMAX_SUM_BLOCK * l);
+            let (mut h, mut err) = (two, zero);
+            // A pair of vectors: exps, stores, one compensated addition.
+            macro_rules! pair {
+                ($i:expr) => {
+                    let (a, b) = (step!($i), step!($i + l));
+                    if STORE {
+                        store::<S>(y.add($i), a);
+                        store::<S>(y.add($i + l), b);
+                    }
+                    err = s.add_f32s(err, fast_two_sum(s, &mut h, s.add_f32s(a, b)));
+                };
+            }
+            // Counted loops (not `while i + 2·l <= end`, which LLVM compiles
+            // to five loop-control instructions per iteration instead of
+            // three). AVX2 takes two pairs per iteration: with one, the
+            // Fast2Sum accumulator moves between two registers and costs a
+            // copy per pair (23 instructions per vector against 18.25 with
+            // two); the other instruction sets keep the smaller loop, which
+            // also keeps the portable 16-lane kernel's build time down.
+            let quads = if crate::isa::is_v3::<S>() {
+                (end - i) / (4 * l)
+            } else {
+                0
+            };
+            for _ in 0..quads {
+                pair!(i);
+                pair!(i + 2 * l);
+                i += 4 * l;
+            }
+            for _ in 0..(end - i) / (2 * l) {
+                pair!(i);
+                i += 2 * l;
+            }
+            if i < end {
+                let a = step!(i);
+                if STORE {
+                    store::<S>(y.add(i), a);
+                }
+                err = s.add_f32s(err, fast_two_sum(s, &mut h, a));
+                i += l;
+            }
+            total += crate::isa::fold_f64(s, h, err, 2.0);
+        }
+        if i < w {
+            let rem = w - i;
+            // Inactive lanes: −∞ for the exp (its term is exactly 0) and
+            // the max, +∞ for the min.
+            let e = exp_term::<S, false, false>(
+                s,
+                load_tail(s, x.add(i), rem, f32::NEG_INFINITY),
+                mv,
+                mv,
+            );
+            if STORE {
+                store_tail(s, y.add(i), rem, e);
+            }
+            if FUSE {
+                hi = s.max_f32s(hi, load_tail(s, next.add(i), rem, f32::NEG_INFINITY));
+                lo = s.min_f32s(lo, load_tail(s, next.add(i), rem, f32::INFINITY));
+            }
+            if PREV {
+                let p = prev.add(i);
+                store_tail(s, p, rem, s.mul_f32s(load_tail(s, p, rem, 0.0), cv));
+            }
+            let mut h = two;
+            let err = fast_two_sum(s, &mut h, e);
+            total += crate::isa::fold_f64(s, h, err, 2.0);
+        }
+    }
+    Swept {
+        total,
+        lo: s.reduce_min_f32s(lo),
+        hi: s.reduce_max_f32s(hi),
+    }
+}
+
+/// The sweep's work at one full vector: `e^(x − m)` (returned), the
+/// range of `next` into `(hi, lo)`, `prev *= c` when `PREV`.
+///
+/// # Safety
+/// One vector readable at `x`, at `next` when `FUSE`, readable and
+/// writable at `prev` when `PREV`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn step<S: Simd, const IN_RANGE: bool, const PREV: bool, const FUSE: bool>(
+    s: S,
+    x: *const f32,
+    next: *const f32,
+    prev: *mut f32,
+    mv: S::f32s,
+    cv: S::f32s,
+    hi: &mut S::f32s,
+    lo: &mut S::f32s,
+) -> S::f32s {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let e = exp_term::<S, false, IN_RANGE>(s, load::<S>(x), mv, mv);
+        if FUSE {
+            let v = load::<S>(next);
+            (*hi, *lo) = (s.max_f32s(*hi, v), s.min_f32s(*lo, v));
+        }
+        if PREV {
+            store::<S>(prev, s.mul_f32s(load::<S>(prev), cv));
+        }
+        e
+    }
+}
+
+/// `prev *= c` and the `(min, max)` of `next`, in one loop over `w`
+/// floats: the scaling is bound by stores (one per vector), the range by
+/// nothing but its instructions, so together they cost little more than
+/// the scaling alone.
+///
+/// # Safety
+/// `prev` valid for `w` reads and writes, `next` for `w` reads, disjoint.
+#[inline(always)]
+unsafe fn scale_range<S: Simd>(
+    s: S,
+    prev: *mut f32,
+    c: f32,
+    next: *const f32,
+    w: usize,
+) -> (f32, f32) {
+    let l = S::F32_LANES;
+    let cv = s.splat_f32s(c);
+    let (ninf, inf) = (s.splat_f32s(f32::NEG_INFINITY), s.splat_f32s(f32::INFINITY));
+    let (mut h0, mut h1, mut l0, mut l1) = (ninf, ninf, inf, inf);
+    let mut i = 0;
+    // SAFETY (all accesses): full vectors below `w`, then the masked tail.
+    unsafe {
+        for _ in 0..w / (2 * l) {
+            let (a, b) = (load::<S>(next.add(i)), load::<S>(next.add(i + l)));
+            (h0, l0) = (s.max_f32s(h0, a), s.min_f32s(l0, a));
+            (h1, l1) = (s.max_f32s(h1, b), s.min_f32s(l1, b));
+            store::<S>(prev.add(i), s.mul_f32s(load::<S>(prev.add(i)), cv));
+            store::<S>(prev.add(i + l), s.mul_f32s(load::<S>(prev.add(i + l)), cv));
+            i += 2 * l;
+        }
+        if i + l <= w {
+            let a = load::<S>(next.add(i));
+            (h0, l0) = (s.max_f32s(h0, a), s.min_f32s(l0, a));
+            store::<S>(prev.add(i), s.mul_f32s(load::<S>(prev.add(i)), cv));
+            i += l;
+        }
+        if i < w {
+            let rem = w - i;
+            h1 = s.max_f32s(h1, load_tail(s, next.add(i), rem, f32::NEG_INFINITY));
+            l1 = s.min_f32s(l1, load_tail(s, next.add(i), rem, f32::INFINITY));
+            let p = prev.add(i);
+            store_tail(s, p, rem, s.mul_f32s(load_tail(s, p, rem, 0.0), cv));
+        }
+    }
+    (
+        s.reduce_min_f32s(s.min_f32s(l0, l1)),
+        s.reduce_max_f32s(s.max_f32s(h0, h1)),
+    )
+}
+
+/// `y *= c` over `w` floats.
+///
+/// # Safety
+/// `y` valid for `w` reads and writes.
+#[inline(always)]
+unsafe fn scale<S: Simd>(s: S, y: *mut f32, w: usize, c: f32) {
+    let cv = s.splat_f32s(c);
+    // SAFETY: the caller's contract.
+    unsafe {
+        crate::generic::map1(
+            s,
+            y,
+            y,
+            w,
+            #[inline(always)]
+            |v| s.mul_f32s(v, cv),
+        )
+    }
+}
+
+/// Softmax of `rows` rows of `w` floats (`4·F32_LANES < w`), as described
+/// in the module comment; `STREAM`: the out-of-cache form.
+///
+/// # Safety
+/// `src`/`dst` valid for `rows · w` reads/writes, equal or disjoint.
+#[inline(always)]
+pub(crate) unsafe fn softmax_batch<S: Simd, const STREAM: bool>(
+    s: S,
+    src: *const f32,
+    dst: *mut f32,
+    rows: usize,
+    w: usize,
+) {
+    // SAFETY (whole body): row `r` is `r·w .. r·w + w`, inside both
+    // buffers. A sweep over row `r` reads rows `r` and `r + 1` of `src`
+    // and writes rows `r` and `r − 1` of `dst`; row `r + 1` of `dst` is not
+    // written before its own sweep, so in place every input is read before
+    // it is overwritten.
+    unsafe {
+        let (mut lo, mut m) = range_pass(s, src, w);
+        // The previous row, holding its exps, and its `1/Σ`.
+        let mut pending: Option<(*mut f32, f32)> = None;
+        for r in 0..rows {
+            let (x, y) = (src.add(r * w), dst.add(r * w));
+            let next = (r + 1 < rows).then(|| x.add(w));
+            let swept;
+            if m.is_finite() {
+                let inr = in_exp_range(lo, m);
+                if STREAM {
+                    swept = match inr {
+                        true => sweep::<S, false, true, false>(s, x, y, w, m, next, y, 0.0),
+                        false => sweep::<S, false, false, false>(s, x, y, w, m, next, y, 0.0),
+                    };
+                    let c = (1.0 / swept.total) as f32;
+                    match inr {
+                        true => exp_scale_pass::<S, true, true>(s, x, y, w, m, c),
+                        false => exp_scale_pass::<S, false, true>(s, x, y, w, m, c),
+                    }
+                } else {
+                    swept = match (inr, pending.take()) {
+                        (true, None) => sweep::<S, true, true, false>(s, x, y, w, m, next, y, 0.0),
+                        (false, None) => {
+                            sweep::<S, true, false, false>(s, x, y, w, m, next, y, 0.0)
+                        }
+                        (true, Some((p, c))) => {
+                            sweep::<S, true, true, true>(s, x, y, w, m, next, p, c)
+                        }
+                        (false, Some((p, c))) => {
+                            sweep::<S, true, false, true>(s, x, y, w, m, next, p, c)
+                        }
+                    };
+                    // A NaN input makes the sum NaN, and `c` NaN makes the
+                    // whole row NaN when it is scaled.
+                    pending = Some((y, (1.0 / swept.total) as f32));
+                }
+            } else {
+                if let Some((p, c)) = pending.take() {
+                    scale(s, p, w, c);
+                }
+                nonfinite_row::<false>(x, y, w, m, f32::INFINITY);
+                let (lo, hi) = next.map_or((f32::NAN, f32::NAN), |n| range_pass(s, n, w));
+                swept = Swept { total: 0.0, lo, hi };
+            }
+            (lo, m) = (swept.lo, swept.hi);
+        }
+        if let Some((p, c)) = pending {
+            scale(s, p, w, c);
+        }
+        if STREAM {
+            crate::generic::stream_fence(s);
+        }
+    }
+}
