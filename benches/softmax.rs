@@ -15,6 +15,7 @@
 //! shapes/<rows>x<cols>/naive
 //! shapes/<rows>x<cols>/floor               1 read + 1 write per element (8 B)
 //! shapes/1x16777216/floor2pass             2 reads + 1 write per element (12 B)
+//! parallel/<rows>x<cols>/{1thread,par}      feature `rayon`: 16384x4096, 1x16777216
 //! ```
 //!
 //! Running:
@@ -27,6 +28,7 @@
 //! taskset -c 1 cargo bench --bench softmax -- shapes    # pinned, as shared/peers/run.sh is
 //! SIMD_SOFTMAX_BENCH_QUICK=1 cargo bench --bench softmax   # smoke run: 0.2 s warm-up, 0.5 s, 10 samples
 //! SIMD_SOFTMAX_BACKEND=avx2 cargo bench ...             # changes which backend is the default
+//! cargo bench --features rayon --bench softmax -- parallel   # 2-core speedups
 //! ```
 //! The defaults here are a 1 s warm-up and 3 s of measurement per ID;
 //! `--warm-up-time`, `--measurement-time` and `--sample-size` on the command
@@ -284,9 +286,52 @@ impl WithSimd for Max<'_> {
     }
 }
 
+/// Multi-core (feature `rayon`) against one thread, default backend:
+/// `parallel/16384x4096/{1thread,par}` (`softmax_rows` vs
+/// `par_softmax_rows`) and `parallel/1x16777216/{1thread,par}` (`softmax`
+/// vs `par_softmax`). Without the feature the group is empty.
+fn bench_parallel(c: &mut Criterion) {
+    #[cfg(feature = "rayon")]
+    {
+        let sm = Softmax::new();
+        eprintln!(
+            "simd-softmax bench: parallel group on {} rayon threads",
+            rayon::current_num_threads()
+        );
+        for (rows, cols) in [(16384usize, 4096usize), (1, 1 << 24)] {
+            let n = rows * cols;
+            let mut g = c.benchmark_group(format!("parallel/{rows}x{cols}"));
+            g.throughput(Throughput::Elements(n as u64));
+            g.sample_size(10).sampling_mode(SamplingMode::Flat);
+            let mut slot = None;
+            let seed = n as u64 ^ cols as u64;
+            g.bench_function("1thread", |b| {
+                let (x, y) = buffers(&mut slot, n, seed);
+                b.iter(|| {
+                    sm.softmax_rows(black_box(x), black_box(&mut *y), cols)
+                        .unwrap()
+                });
+            });
+            g.bench_function("par", |b| {
+                let (x, y) = buffers(&mut slot, n, seed);
+                b.iter(|| {
+                    if rows == 1 {
+                        sm.par_softmax(black_box(x), black_box(&mut *y)).unwrap()
+                    } else {
+                        sm.par_softmax_rows(black_box(x), black_box(&mut *y), cols)
+                            .unwrap()
+                    }
+                });
+            });
+            g.finish();
+        }
+    }
+    let _ = c;
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_backends, bench_shapes
+    targets = bench_backends, bench_shapes, bench_parallel
 }
 criterion_main!(benches);

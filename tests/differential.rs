@@ -715,3 +715,67 @@ fn row_of_2_pow_24_on_fastest_backend() {
     let rl = check_logsumexp(&x, reference::logsumexp(&x), &r, lse);
     assert!(rl.ok(), "2^24 logsumexp on {}: {:?}", e.name, rl.first);
 }
+
+/// A batch at the streaming size (`simd_softmax_kernels::generic::STREAM_MIN`
+/// elements and more: every sweep recomputes the exp and writes with
+/// non-temporal stores on AVX2) of rows shorter than the two-pass length:
+/// each row within the bound, and bit-identical (NaN for NaN) to the same
+/// row computed alone (which takes the plain, in-cache form). 1024 rows of 4099 (odd
+/// tail) cycle through every input family, special rows included; in place
+/// too. Every dispatched backend (quick mode: the fastest).
+#[test]
+fn streaming_batch_matches_rows_alone() {
+    use simd_softmax_kernels::generic::{STREAM_MIN, TWO_PASS_MIN};
+    let roster = Roster::all();
+    roster.announce("streaming_batch_matches_rows_alone");
+    let row_len = 4099;
+    let rows = STREAM_MIN.div_ceil(row_len);
+    assert!(row_len < TWO_PASS_MIN && rows * row_len >= STREAM_MIN);
+    let x = batch(rows, row_len, 7);
+    let mut stats = Stats::default();
+    // Quick mode (qemu, valgrind): the fastest backend only.
+    let fastest = roster.fastest().name.clone();
+    let engines = roster
+        .ran
+        .iter()
+        .filter(|e| e.backend.is_some() && (!quick() || e.name == fastest));
+    for e in engines {
+        eprintln!("[streaming_batch_matches_rows_alone] {}", e.name);
+        let mut y = vec![f32::from_bits(POISON_BITS); x.len()];
+        e.ops.softmax_rows(&x, &mut y, row_len);
+        let mut inplace = x.clone();
+        e.ops.softmax_rows_in_place(&mut inplace, row_len);
+        let mut alone = vec![0.0f32; row_len];
+        for (i, (xr, yr)) in x.chunks(row_len).zip(y.chunks(row_len)).enumerate() {
+            e.ops.softmax(xr, &mut alone);
+            // Bit-identical (a NaN's payload may differ: which NaN operand an
+            // instruction propagates depends on the operand order LLVM chose).
+            let eq = |p: &f32, q: &f32| p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan());
+            let same = |a: &[f32]| a.iter().zip(&alone).all(|(p, q)| eq(p, q));
+            let first = |a: &[f32]| {
+                a.iter()
+                    .zip(&alone)
+                    .position(|(p, q)| !eq(p, q))
+                    .map(|j| (j, a[j], alone[j], xr[j]))
+            };
+            assert!(
+                same(yr) && same(&inplace[i * row_len..(i + 1) * row_len]),
+                "{}: streaming batch row {i} differs from the row alone: (index, batch, alone, x) \
+                 out of place {:?}, in place {:?}",
+                e.name,
+                first(yr),
+                first(&inplace[i * row_len..(i + 1) * row_len])
+            );
+            // The reference of every 16th row (the bound; identity covers the rest).
+            if i % 16 == 0 {
+                let r = Func::Softmax.reference(xr);
+                let mut rep = Func::Softmax.check(xr, &r, yr, false);
+                rep.first
+                    .iter_mut()
+                    .for_each(|m| *m = format!("{} streaming row {i}: {m}", e.name));
+                stats.add(&e.name, row_len, "stream", &rep);
+            }
+        }
+    }
+    stats.assert_clean("streaming_batch_matches_rows_alone");
+}

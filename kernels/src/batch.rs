@@ -84,7 +84,8 @@ unsafe fn sweep<S: Simd, const STORE: bool, const IN_RANGE: bool, const PREV: bo
             }
             return swept;
         }
-        let mut swept = sweep_impl::<S, STORE, IN_RANGE, false, false>(s, x, y, w, m, x, y, c);
+        let ahead = next.unwrap_or(x);
+        let mut swept = sweep_impl::<S, STORE, IN_RANGE, false, false>(s, x, y, w, m, ahead, y, c);
         (swept.lo, swept.hi) = match (PREV, next) {
             (true, Some(next)) => scale_range(s, prev, c, next, w),
             (false, Some(next)) => range_pass(s, next, w),
@@ -112,7 +113,8 @@ fn fuse<S: Simd>() -> bool {
 }
 
 /// [`sweep`], the next row's range and the previous row's scaling inside
-/// the exp loop when `FUSE` (else `next` and `prev` are not touched).
+/// the exp loop when `FUSE` (else `prev` is not touched, and `next` only
+/// prefetched when streaming: `!STORE`).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn sweep_impl<
@@ -164,6 +166,12 @@ unsafe fn sweep_impl<
             // A pair of vectors: exps, stores, one compensated addition.
             macro_rules! pair {
                 ($i:expr) => {
+                    if !STORE && !FUSE {
+                        // Streaming: the next row comes from memory; ask for
+                        // its lines along this compute-bound sweep (one
+                        // prefetch per pair: 64 bytes on AVX2).
+                        crate::isa::prefetch(next.wrapping_add($i));
+                    }
                     let (a, b) = (step!($i), step!($i + l));
                     if STORE {
                         store::<S>(y.add($i), a);
@@ -290,15 +298,20 @@ unsafe fn scale_range<S: Simd>(
     let mut i = 0;
     // SAFETY (all accesses): full vectors below `w`, then the masked tail.
     unsafe {
-        for _ in 0..w / (2 * l) {
-            let (a, b) = (load::<S>(next.add(i)), load::<S>(next.add(i + l)));
-            (h0, l0) = (s.max_f32s(h0, a), s.min_f32s(l0, a));
-            (h1, l1) = (s.max_f32s(h1, b), s.min_f32s(l1, b));
-            store::<S>(prev.add(i), s.mul_f32s(load::<S>(prev.add(i)), cv));
-            store::<S>(prev.add(i + l), s.mul_f32s(load::<S>(prev.add(i + l)), cv));
-            i += 2 * l;
+        // Four vectors per iteration (5.75 instructions per vector; 6.5
+        // with two).
+        for _ in 0..w / (4 * l) {
+            for k in [0, 2] {
+                let j = i + k * l;
+                let (a, b) = (load::<S>(next.add(j)), load::<S>(next.add(j + l)));
+                (h0, l0) = (s.max_f32s(h0, a), s.min_f32s(l0, a));
+                (h1, l1) = (s.max_f32s(h1, b), s.min_f32s(l1, b));
+                store::<S>(prev.add(j), s.mul_f32s(load::<S>(prev.add(j)), cv));
+                store::<S>(prev.add(j + l), s.mul_f32s(load::<S>(prev.add(j + l)), cv));
+            }
+            i += 4 * l;
         }
-        if i + l <= w {
+        for _ in 0..(w - i) / l {
             let a = load::<S>(next.add(i));
             (h0, l0) = (s.max_f32s(h0, a), s.min_f32s(l0, a));
             store::<S>(prev.add(i), s.mul_f32s(load::<S>(prev.add(i)), cv));

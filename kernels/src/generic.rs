@@ -9,7 +9,11 @@
 //!     softmax:     dst *= 1/total              pass 3: one multiply per element
 //! else: NaN / +∞ / all −∞ row                  scalar, rare: SPEC §3 limits
 //! ```
-//! Rows of [`TWO_PASS_MIN`] or more elements (larger than L2) and every
+//! Batches run these passes through one of the paths of [`Rows`]: rows of
+//! at most four vectors in registers (`small`), longer softmax rows as a
+//! pipeline over the batch (`batch`: row `r`'s exp sweep also scales row
+//! `r − 1` and takes row `r + 1`'s range), each path its own target-feature
+//! function. Rows of [`TWO_PASS_MIN`] or more elements (larger than L2) and every
 //! log-softmax/logsumexp use `online_max_sum` instead: max and sum in one
 //! sweep, then one output pass (`e^(x−m)/total`, or `(x−m) − ln total`).
 //! The exp sum does not drift as rows grow and keeps tiny terms next to the
@@ -117,7 +121,8 @@ impl<S: Simd> Kernel<S> {
     }
 
     /// `output = e^(input − m) · scale`, the second pass of a split softmax;
-    /// expects `m` finite and `≥` every input.
+    /// expects `m` finite and `≥` every input. Slices of `STREAM_MIN / 2`
+    /// floats or more are written with non-temporal stores (AVX2).
     #[inline]
     pub fn exp_scale(self, input: &[f32], output: &mut [f32], m: f32, scale: f32) {
         assert_eq!(input.len(), output.len(), "exp_scale: length mismatch");
@@ -354,9 +359,17 @@ impl WithSimd for ExpScale {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
+        let (src, dst, n, m, c) = (self.src, self.dst, self.len, self.m, self.scale);
         // SAFETY: pointers valid for `len`, from slices in `Kernel`.
+        // Chunks of a huge row (the parallel softmax's second pass) stream
+        // their output, as the sequential two-pass path does.
         unsafe {
-            exp_scale_pass::<S, false, false>(s, self.src, self.dst, self.len, self.m, self.scale)
+            if n >= STREAM_MIN / 2 {
+                exp_scale_pass::<S, false, true>(s, src, dst, n, m, c);
+                stream_fence(s);
+            } else {
+                exp_scale_pass::<S, false, false>(s, src, dst, n, m, c);
+            }
         }
     }
 }
@@ -484,8 +497,10 @@ unsafe fn softmax_row_two_pass<S: Simd>(s: S, src: *const f32, dst: *mut f32, n:
     }
 }
 
-/// Rows at least this long are written with non-temporal stores by the
-/// two-pass path (16 MiB of output, half this machine class's L3).
+/// Rows at least this long (two-pass path) and batches at least this large
+/// (`crate::batch`'s streaming form) are written with non-temporal stores
+/// where the ISA has them (AVX2, AVX-512): 16 MiB of output, half this
+/// machine class's L3, will not be read back from cache anyway.
 pub const STREAM_MIN: usize = 1 << 22;
 
 /// `dst = e^(src − m) · scale` over `n` floats (equal or disjoint);
@@ -1190,11 +1205,13 @@ pub(crate) unsafe fn map1<S: Simd>(
 
 /// How far ahead [`map1_stream`] prefetches its input, in floats (2 KiB:
 /// a few hundred nanoseconds of work, about one DRAM latency).
+#[cfg(target_arch = "x86_64")]
 const STREAM_AHEAD: usize = 512;
 
 /// [`map1`] with non-temporal stores where the instruction set has them
-/// (AVX2: `vmovntps` from the first 32-byte aligned element on); plain
-/// [`map1`] elsewhere. The caller ends its streaming with [`stream_fence`].
+/// (AVX2 and AVX-512: `vmovntps` from the first 32- or 64-byte aligned
+/// element on); plain [`map1`] elsewhere. The caller ends its streaming
+/// with [`stream_fence`].
 #[inline(always)]
 pub(crate) unsafe fn map1_stream<S: Simd>(
     s: S,
@@ -1235,6 +1252,32 @@ pub(crate) unsafe fn map1_stream<S: Simd>(
         }
         return;
     }
+    #[cfg(target_arch = "x86_64")]
+    if let Some(v4) = crate::isa::as_v4(s) {
+        let l = S::F32_LANES;
+        // The same with 64-byte vectors (`vmovntps zmm` needs 64-byte
+        // alignment).
+        let head = ((dst as usize).wrapping_neg() % 64 / 4).min(n);
+        // SAFETY (all accesses): as above, with 64-byte aligned streamed
+        // addresses.
+        unsafe {
+            map1(s, src, dst, head, &f);
+            let mut i = head;
+            for _ in 0..(n - head) / (2 * l) {
+                crate::isa::prefetch(src.wrapping_add(i + STREAM_AHEAD));
+                crate::isa::prefetch(src.wrapping_add(i + STREAM_AHEAD + l));
+                let v0 = f(load::<S>(src.add(i)));
+                let v1 = f(load::<S>(src.add(i + l)));
+                v4.avx512f
+                    ._mm512_stream_ps(dst.add(i), crate::isa::cast(v0));
+                v4.avx512f
+                    ._mm512_stream_ps(dst.add(i + l), crate::isa::cast(v1));
+                i += 2 * l;
+            }
+            map1(s, src.add(i), dst.add(i), n - i, &f);
+        }
+        return;
+    }
     // SAFETY: the caller's contract.
     unsafe { map1(s, src, dst, n, f) }
 }
@@ -1248,6 +1291,10 @@ pub(crate) fn stream_fence<S: Simd>(s: S) {
     if let Some(v3) = crate::isa::as_v3(s) {
         v3.sse._mm_sfence();
     }
+    #[cfg(target_arch = "x86_64")]
+    if let Some(v4) = crate::isa::as_v4(s) {
+        v4.sse._mm_sfence();
+    }
     let _ = s;
 }
 
@@ -1256,7 +1303,7 @@ pub(crate) fn stream_fence<S: Simd>(s: S) {
 #[inline(always)]
 pub(crate) fn has_stream<S: Simd>(s: S) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if crate::isa::as_v3(s).is_some() {
+    if crate::isa::as_v3(s).is_some() || crate::isa::as_v4(s).is_some() {
         return true;
     }
     let _ = s;

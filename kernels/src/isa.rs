@@ -13,6 +13,7 @@ use core::any::TypeId;
 use pulp::Simd;
 
 /// Whether `S` is the instruction set `T`.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(crate) fn is<S: Simd, T: Simd>() -> bool {
     TypeId::of::<S>() == TypeId::of::<T>()
@@ -24,7 +25,7 @@ pub(crate) fn is_v3<S: Simd>() -> bool {
     #[cfg(target_arch = "x86_64")]
     return is::<S, pulp::x86::V3>();
     #[cfg(not(target_arch = "x86_64"))]
-    false
+    return false;
 }
 
 /// The AVX2+FMA token, if `S` is pulp's `V3`.
@@ -39,9 +40,22 @@ pub(crate) fn as_v3<S: Simd>(s: S) -> Option<pulp::x86::V3> {
     }
 }
 
+/// The AVX-512 token, if `S` is pulp's `V4`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn as_v4<S: Simd>(s: S) -> Option<pulp::x86::V4> {
+    if is::<S, pulp::x86::V4>() {
+        // SAFETY: `S` is `V4` (same `TypeId`), so this copies a `V4` into a `V4`.
+        Some(unsafe { core::mem::transmute_copy::<S, pulp::x86::V4>(&s) })
+    } else {
+        None
+    }
+}
+
 /// Reinterprets a vector as another plain-data type of the same size (the
 /// same register seen through two type names); panics on a size mismatch,
 /// which the callers rule out by checking the instruction set first.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(crate) fn cast<A: pulp::bytemuck::Pod, B: pulp::bytemuck::Pod>(a: A) -> B {
     pulp::bytemuck::cast(a)

@@ -132,6 +132,7 @@ pub fn engines() -> Vec<Engine> {
             ops: Box::new(k),
         }
     }
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
     let mut v: Vec<Engine> = backends()
         .into_iter()
         .map(|(b, sm)| Engine {
