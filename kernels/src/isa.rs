@@ -9,6 +9,7 @@
 //! constant `TypeId`s, folded away when the function is monomorphized, so
 //! each instantiation contains exactly one of the two paths.
 
+#[cfg(target_arch = "x86_64")]
 use core::any::TypeId;
 use pulp::Simd;
 
