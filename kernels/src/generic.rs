@@ -9,7 +9,7 @@
 //!     softmax:     dst *= 1/total              pass 3: one multiply per element
 //! else: NaN / +∞ / all −∞ row                  scalar, rare: SPEC §3 limits
 //! ```
-//! Batches run these passes through one of the paths of [`Rows`]: rows of
+//! Batches run these passes through one of the paths of `Rows`: rows of
 //! at most four vectors in registers (`small`), longer softmax rows as a
 //! pipeline over the batch (`batch`: row `r`'s exp sweep also scales row
 //! `r − 1` and takes row `r + 1`'s range), each path its own target-feature
@@ -1220,66 +1220,81 @@ pub(crate) unsafe fn map1_stream<S: Simd>(
     n: usize,
     f: impl Fn(S::f32s) -> S::f32s,
 ) {
+    // SAFETY (both): the caller's contract; each store function is given
+    // only addresses aligned to its width (see `stream_with`).
     #[cfg(target_arch = "x86_64")]
     if let Some(v3) = crate::isa::as_v3(s) {
-        let l = S::F32_LANES;
-        // Elements before the first 32-byte boundary of `dst` (f32 slices
-        // are 4-byte aligned, so the distance is whole elements).
-        let head = ((dst as usize).wrapping_neg() % 32 / 4).min(n);
-        // SAFETY (all accesses): `head ≤ n`, the streamed vectors end at or
-        // before `n`, the rest is a plain `map1` over what remains; every
-        // element is read before it is written; the streamed addresses are
-        // 32-byte aligned, as `vmovntps` requires.
-        unsafe {
-            map1(s, src, dst, head, &f);
-            let mut i = head;
-            for _ in 0..(n - head) / (4 * l) {
-                // Two cache lines, `STREAM_AHEAD` floats ahead (a hint:
-                // harmless past the end).
-                crate::isa::prefetch(src.wrapping_add(i + STREAM_AHEAD));
-                crate::isa::prefetch(src.wrapping_add(i + STREAM_AHEAD + 2 * l));
-                let v0 = f(load::<S>(src.add(i)));
-                let v1 = f(load::<S>(src.add(i + l)));
-                let v2 = f(load::<S>(src.add(i + 2 * l)));
-                let v3v = f(load::<S>(src.add(i + 3 * l)));
-                for (k, v) in [v0, v1, v2, v3v].into_iter().enumerate() {
-                    v3.avx
-                        ._mm256_stream_ps(dst.add(i + k * l), crate::isa::cast(v));
-                }
-                i += 4 * l;
-            }
-            map1(s, src.add(i), dst.add(i), n - i, &f);
-        }
-        return;
+        return unsafe {
+            stream_with(
+                s,
+                src,
+                dst,
+                n,
+                f,
+                #[inline(always)]
+                |p, v| v3.avx._mm256_stream_ps(p, crate::isa::cast(v)),
+            )
+        };
     }
     #[cfg(target_arch = "x86_64")]
     if let Some(v4) = crate::isa::as_v4(s) {
-        let l = S::F32_LANES;
-        // The same with 64-byte vectors (`vmovntps zmm` needs 64-byte
-        // alignment).
-        let head = ((dst as usize).wrapping_neg() % 64 / 4).min(n);
-        // SAFETY (all accesses): as above, with 64-byte aligned streamed
-        // addresses.
-        unsafe {
-            map1(s, src, dst, head, &f);
-            let mut i = head;
-            for _ in 0..(n - head) / (2 * l) {
-                crate::isa::prefetch(src.wrapping_add(i + STREAM_AHEAD));
-                crate::isa::prefetch(src.wrapping_add(i + STREAM_AHEAD + l));
-                let v0 = f(load::<S>(src.add(i)));
-                let v1 = f(load::<S>(src.add(i + l)));
-                v4.avx512f
-                    ._mm512_stream_ps(dst.add(i), crate::isa::cast(v0));
-                v4.avx512f
-                    ._mm512_stream_ps(dst.add(i + l), crate::isa::cast(v1));
-                i += 2 * l;
-            }
-            map1(s, src.add(i), dst.add(i), n - i, &f);
-        }
-        return;
+        return unsafe {
+            stream_with(
+                s,
+                src,
+                dst,
+                n,
+                f,
+                #[inline(always)]
+                |p, v| v4.avx512f._mm512_stream_ps(p, crate::isa::cast(v)),
+            )
+        };
     }
     // SAFETY: the caller's contract.
     unsafe { map1(s, src, dst, n, f) }
+}
+
+/// [`map1`] with `put` for the stores from the first vector-aligned
+/// element of `dst` on (`vmovntps` needs its address aligned to the vector
+/// width: 32 bytes on AVX2, 64 on AVX-512), plain [`map1`] before and
+/// after. Two vectors per iteration, prefetching the input
+/// [`STREAM_AHEAD`] floats ahead (the two-pass path reads it from memory).
+///
+/// # Safety
+/// As [`map1`]; `put(p, v)` must store `v` at `p` and is only called with
+/// `p` aligned to `size_of::<S::f32s>()` and a whole vector inside `dst`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn stream_with<S: Simd>(
+    s: S,
+    src: *const f32,
+    dst: *mut f32,
+    n: usize,
+    f: impl Fn(S::f32s) -> S::f32s,
+    put: impl Fn(*mut f32, S::f32s),
+) {
+    let l = S::F32_LANES;
+    let width = core::mem::size_of::<S::f32s>();
+    // Elements before the first aligned address of `dst` (f32 slices are
+    // 4-byte aligned, so the distance is whole elements).
+    let head = ((dst as usize).wrapping_neg() % width / 4).min(n);
+    // SAFETY (all accesses): `head ≤ n`, the streamed vectors end at or
+    // before `n`, the rest is a plain `map1` over what remains; every
+    // element is read before it is written.
+    unsafe {
+        map1(s, src, dst, head, &f);
+        let mut i = head;
+        for _ in 0..(n - head) / (2 * l) {
+            // A hint: harmless past the end.
+            crate::isa::prefetch(src.wrapping_add(i + STREAM_AHEAD));
+            let v0 = f(load::<S>(src.add(i)));
+            let v1 = f(load::<S>(src.add(i + l)));
+            put(dst.add(i), v0);
+            put(dst.add(i + l), v1);
+            i += 2 * l;
+        }
+        map1(s, src.add(i), dst.add(i), n - i, &f);
+    }
 }
 
 /// Orders the non-temporal stores of [`map1_stream`] before every later

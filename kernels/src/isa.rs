@@ -29,28 +29,30 @@ pub(crate) fn is_v3<S: Simd>() -> bool {
     return false;
 }
 
+/// The token of instruction set `T`, if `S` is `T`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn as_isa<S: Simd, T: Simd>(s: S) -> Option<T> {
+    if is::<S, T>() {
+        // SAFETY: `S` is `T` (same `TypeId`), so this copies a `T` into a `T`.
+        Some(unsafe { core::mem::transmute_copy::<S, T>(&s) })
+    } else {
+        None
+    }
+}
+
 /// The AVX2+FMA token, if `S` is pulp's `V3`.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(crate) fn as_v3<S: Simd>(s: S) -> Option<pulp::x86::V3> {
-    if is::<S, pulp::x86::V3>() {
-        // SAFETY: `S` is `V3` (same `TypeId`), so this copies a `V3` into a `V3`.
-        Some(unsafe { core::mem::transmute_copy::<S, pulp::x86::V3>(&s) })
-    } else {
-        None
-    }
+    as_isa(s)
 }
 
 /// The AVX-512 token, if `S` is pulp's `V4`.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(crate) fn as_v4<S: Simd>(s: S) -> Option<pulp::x86::V4> {
-    if is::<S, pulp::x86::V4>() {
-        // SAFETY: `S` is `V4` (same `TypeId`), so this copies a `V4` into a `V4`.
-        Some(unsafe { core::mem::transmute_copy::<S, pulp::x86::V4>(&s) })
-    } else {
-        None
-    }
+    as_isa(s)
 }
 
 /// Reinterprets a vector as another plain-data type of the same size (the
