@@ -33,7 +33,7 @@ fi
 # Build every test binary and collect "name path" pairs.
 list="$(mktemp)"
 trap 'rm -f "$list"' EXIT
-cargo test --no-run --message-format=json 2>/dev/null |
+cargo test --all-features --no-run --message-format=json 2>/dev/null |
     grep '"executable":"/' |
     sed -E 's/.*"target":\{[^}]*"name":"([^"]+)".*"executable":"([^"]+)".*/\1 \2/' >"$list"
 

@@ -31,6 +31,17 @@
 //! path reduced each row's max and sum to scalars, summed in f64 with a
 //! `k + δ` split (a `libm::round` call and an f64 division per row) and
 //! broadcast the results back: 2.34 ns/element, against MLAS's 2.1.
+//!
+//! Lost experiment (Zen 3, AVX2): two rows of 24 or 32 floats in flight
+//! keep 6–8 exps live beside the exp's constants, and LLVM spills (8192×32:
+//! 131.5 instructions per row under callgrind, 17 spill stores and 23
+//! reloads per two rows, 15 register copies for the FMAs' destroyed
+//! operands). Storing each exp to the output at once and scaling it there
+//! once the sum is known, with the row's range checked once so that the
+//! exps skip their flush, cut that to 123.0 (24 floats: 101.0 to 92.5), but
+//! ran slower: 8192×32 0.670 ns/element against 0.636, 10922×24 0.724
+//! against 0.650 (medians of 5 interleaved runs on core 1): the extra store
+//! and reload per vector cost more than the spills they replace.
 
 // Index loops over the small fixed arrays read better than zipped iterators
 // across `v`, `out` and the row pointers, and unroll the same.
