@@ -24,18 +24,21 @@
 //!
 //! Batches of [`STREAM_MIN`](crate::generic::STREAM_MIN) elements or more
 //! (out of cache: the output will not be read from cache anyway) take the
-//! streaming form: the same sweep without the store and the scaling, then
-//! one more sweep that recomputes the exp and writes `e · c` with
-//! non-temporal stores. Each row is read from memory once (its later
-//! sweeps hit L1/L2) and written once, without the read-for-ownership that
-//! an ordinary store of the exps would cost: 8 bytes of memory traffic per
+//! streaming form: the same sweep without the store and the scaling; rows
+//! of up to [`SCRATCH_LEN`] keep their exps in a stack row for one more
+//! loop that writes `e · c` with non-temporal stores, longer rows
+//! recompute the exp for that write inside the next row's sweep (`Late`),
+//! so that one loop both reads memory (the next row, prefetched) and
+//! writes it. Each row is read from memory once (its later sweeps hit
+//! L1/L2/L3) and written once, without the read-for-ownership that an
+//! ordinary store of the exps would cost: 8 bytes of memory traffic per
 //! element instead of 12. Both forms compute each row's sum in the same
 //! order and each output as the same `fl(e · c)`, so they give
 //! bit-identical results, and so does a row computed alone.
 
 use crate::generic::{
     SOFTMAX_SUM_BLOCK, exp_scale_pass, exp_term, fast_two_sum, in_exp_range, load, load_tail,
-    map1_stream, nonfinite_row, range_pass, store, store_tail,
+    map1_stream, nonfinite_row, range_pass, store, store_stream, store_tail, stream_head,
 };
 use pulp::Simd;
 
@@ -45,6 +48,18 @@ struct Swept {
     total: f64,
     lo: f32,
     hi: f32,
+}
+
+/// The previous row's write sweep, carried along the next row's sum sweep
+/// (the streaming form's long rows): `y = e^(x − m) · c` with
+/// non-temporal stores, one pair of vectors per pair of the sweep from
+/// element `i` (vector-aligned in `y`) while a pair fits in the row.
+struct Late<S: Simd> {
+    x: *const f32,
+    y: *mut f32,
+    m: S::f32s,
+    c: S::f32s,
+    i: usize,
 }
 
 /// One sweep over row `x` (`w` floats, max `m`): `Σ e^(x−m)` (stored to
@@ -68,6 +83,8 @@ unsafe fn sweep<
     const IN_RANGE: bool,
     const PREV: bool,
     const PF: bool,
+    const LATE: bool,
+    const LATE_IN: bool,
 >(
     s: S,
     x: *const f32,
@@ -77,6 +94,7 @@ unsafe fn sweep<
     next: Option<*const f32>,
     prev: *mut f32,
     c: f32,
+    late: &mut Late<S>,
 ) -> Swept {
     // SAFETY (every branch): the caller's contract.
     unsafe {
@@ -84,16 +102,18 @@ unsafe fn sweep<
             // The last row reads itself as its "next" row, its range then
             // ignored (one instantiation less per variant).
             let next = next.unwrap_or(x);
-            let mut swept =
-                sweep_impl::<S, STORE, IN_RANGE, PREV, true, false>(s, x, y, w, m, next, prev, c);
+            let mut swept = sweep_impl::<S, STORE, IN_RANGE, PREV, true, false, LATE, LATE_IN>(
+                s, x, y, w, m, next, prev, c, late,
+            );
             if next == x {
                 (swept.lo, swept.hi) = (f32::NAN, f32::NAN);
             }
             return swept;
         }
         let ahead = next.unwrap_or(x);
-        let mut swept =
-            sweep_impl::<S, STORE, IN_RANGE, false, false, PF>(s, x, y, w, m, ahead, y, c);
+        let mut swept = sweep_impl::<S, STORE, IN_RANGE, false, false, PF, LATE, LATE_IN>(
+            s, x, y, w, m, ahead, y, c, late,
+        );
         (swept.lo, swept.hi) = match (PREV, next) {
             (true, Some(next)) => scale_range(s, prev, c, next, w),
             (false, Some(next)) => range_pass(s, next, w),
@@ -132,6 +152,8 @@ unsafe fn sweep_impl<
     const PREV: bool,
     const FUSE: bool,
     const PF: bool,
+    const LATE: bool,
+    const LATE_IN: bool,
 >(
     s: S,
     x: *const f32,
@@ -141,6 +163,7 @@ unsafe fn sweep_impl<
     next: *const f32,
     prev: *mut f32,
     c: f32,
+    late: &mut Late<S>,
 ) -> Swept {
     let l = S::F32_LANES;
     let (mv, cv) = (s.splat_f32s(m), s.splat_f32s(c));
@@ -180,6 +203,11 @@ unsafe fn sweep_impl<
                         // its lines along this compute-bound sweep (one
                         // prefetch per pair: 64 bytes on AVX2).
                         crate::isa::prefetch(next.wrapping_add($i));
+                    }
+                    if LATE && late.i + 2 * l <= w {
+                        // SAFETY: a pair inside the late row, `y + i`
+                        // vector-aligned (the caller's start, whole pairs).
+                        late_pair::<S, LATE_IN>(s, late);
                     }
                     let (a, b) = (step!($i), step!($i + l));
                     if STORE {
@@ -254,6 +282,24 @@ unsafe fn sweep_impl<
         lo: s.reduce_min_f32s(lo),
         hi: s.reduce_max_f32s(hi),
     }
+}
+
+/// The late row's next pair of vectors: `e^(x − m) · c`, streamed.
+///
+/// # Safety
+/// Two vectors readable at `late.x + late.i`, writable at `late.y +
+/// late.i`, which is aligned to the vector width.
+#[inline(always)]
+unsafe fn late_pair<S: Simd, const IN_RANGE: bool>(s: S, late: &mut Late<S>) {
+    let l = S::F32_LANES;
+    // SAFETY: the caller's contract.
+    unsafe {
+        for j in [late.i, late.i + l] {
+            let e = exp_term::<S, false, IN_RANGE>(s, load::<S>(late.x.add(j)), late.m, late.m);
+            store_stream(s, late.y.add(j), s.mul_f32s(e, late.c));
+        }
+    }
+    late.i += 2 * l;
 }
 
 /// The sweep's work at one full vector: `e^(x − m)` (returned), the
@@ -400,6 +446,18 @@ pub(crate) unsafe fn softmax_batch<S: Simd, const STREAM: bool>(
         let mut scratch = [0.0f32; SCRATCH_LEN];
         // The previous row, holding its exps, and its `1/Σ`.
         let mut pending: Option<(*mut f32, f32)> = None;
+        // The streaming form's previous long row, not yet written: its
+        // input, output, max, `1/Σ` and whether it is in the exp's range.
+        let mut late: Option<(*const f32, *mut f32, f32, f32, bool)> = None;
+        // A `Late` for the sweeps without one (never read).
+        let zero = s.splat_f32s(0.0);
+        let mut idle = Late {
+            x: src,
+            y: dst,
+            m: zero,
+            c: zero,
+            i: 0,
+        };
         for r in 0..rows {
             let (x, y) = (src.add(r * w), dst.add(r * w));
             let next = (r + 1 < rows).then(|| x.add(w));
@@ -411,8 +469,12 @@ pub(crate) unsafe fn softmax_batch<S: Simd, const STREAM: bool>(
                     // to the output, with non-temporal stores.
                     let e = scratch.as_mut_ptr();
                     swept = match inr {
-                        true => sweep::<S, true, true, false, true>(s, x, e, w, m, next, e, 0.0),
-                        false => sweep::<S, true, false, false, true>(s, x, e, w, m, next, e, 0.0),
+                        true => sweep::<S, true, true, false, true, false, false>(
+                            s, x, e, w, m, next, e, 0.0, &mut idle,
+                        ),
+                        false => sweep::<S, true, false, false, true, false, false>(
+                            s, x, e, w, m, next, e, 0.0, &mut idle,
+                        ),
                     };
                     let cv = s.splat_f32s((1.0 / swept.total) as f32);
                     map1_stream(
@@ -424,33 +486,73 @@ pub(crate) unsafe fn softmax_batch<S: Simd, const STREAM: bool>(
                         |v| s.mul_f32s(v, cv),
                     );
                 } else if STREAM {
-                    // Tried: the sum sweep from cache and the next row
-                    // prefetched by the write sweep instead (rows of 513
-                    // KB then stay in Zen 3's 512 KB L2 between sweeps):
-                    // 523×128256 medians 1.056 vs 1.068 and 1.098 vs 1.088
-                    // ns/element (7 and 9 interleaved runs): no difference.
-                    swept = match inr {
-                        true => sweep::<S, false, true, false, true>(s, x, y, w, m, next, y, 0.0),
-                        false => sweep::<S, false, false, false, true>(s, x, y, w, m, next, y, 0.0),
+                    // Longer rows: this row's sum sweep also writes the
+                    // previous row (its exps recomputed, streamed out), so
+                    // that one loop reads memory (the next row, prefetched)
+                    // and writes it, instead of a sum sweep that only reads
+                    // and a write sweep that only writes. Zen 3, 523×128256
+                    // (medians of 7 and 9 interleaved runs): 0.978 and 0.976
+                    // ns/element against 1.136 and 1.075 for the two
+                    // sweeps apart. Tried and lost: the two sweeps apart
+                    // with the next row prefetched by the write sweep
+                    // (1.056 vs 1.068, 1.098 vs 1.088: no difference).
+                    swept = match late.take() {
+                        None => match inr {
+                            true => sweep::<S, false, true, false, true, false, false>(
+                                s, x, y, w, m, next, y, 0.0, &mut idle,
+                            ),
+                            false => sweep::<S, false, false, false, true, false, false>(
+                                s, x, y, w, m, next, y, 0.0, &mut idle,
+                            ),
+                        },
+                        Some((lx, ly, lm, lc, linr)) => {
+                            let head = stream_head::<S>(ly, w);
+                            late_rest(s, lx, ly, head, lm, lc, linr);
+                            let mut l = Late {
+                                x: lx,
+                                y: ly,
+                                m: s.splat_f32s(lm),
+                                c: s.splat_f32s(lc),
+                                i: head,
+                            };
+                            let l_ = &mut l;
+                            let sw = match (inr, linr) {
+                                (true, true) => sweep::<S, false, true, false, true, true, true>(
+                                    s, x, y, w, m, next, y, 0.0, l_,
+                                ),
+                                (true, false) => sweep::<S, false, true, false, true, true, false>(
+                                    s, x, y, w, m, next, y, 0.0, l_,
+                                ),
+                                (false, true) => sweep::<S, false, false, false, true, true, true>(
+                                    s, x, y, w, m, next, y, 0.0, l_,
+                                ),
+                                (false, false) => {
+                                    sweep::<S, false, false, false, true, true, false>(
+                                        s, x, y, w, m, next, y, 0.0, l_,
+                                    )
+                                }
+                            };
+                            let i = l.i;
+                            late_rest(s, lx.add(i), ly.add(i), w - i, lm, lc, linr);
+                            sw
+                        }
                     };
-                    let c = (1.0 / swept.total) as f32;
-                    match inr {
-                        true => exp_scale_pass::<S, true, true>(s, x, y, w, m, c),
-                        false => exp_scale_pass::<S, false, true>(s, x, y, w, m, c),
-                    }
+                    late = Some((x, y, m, (1.0 / swept.total) as f32, inr));
                 } else {
                     swept = match (inr, pending.take()) {
-                        (true, None) => {
-                            sweep::<S, true, true, false, false>(s, x, y, w, m, next, y, 0.0)
-                        }
-                        (false, None) => {
-                            sweep::<S, true, false, false, false>(s, x, y, w, m, next, y, 0.0)
-                        }
-                        (true, Some((p, c))) => {
-                            sweep::<S, true, true, true, false>(s, x, y, w, m, next, p, c)
-                        }
+                        (true, None) => sweep::<S, true, true, false, false, false, false>(
+                            s, x, y, w, m, next, y, 0.0, &mut idle,
+                        ),
+                        (false, None) => sweep::<S, true, false, false, false, false, false>(
+                            s, x, y, w, m, next, y, 0.0, &mut idle,
+                        ),
+                        (true, Some((p, c))) => sweep::<S, true, true, true, false, false, false>(
+                            s, x, y, w, m, next, p, c, &mut idle,
+                        ),
                         (false, Some((p, c))) => {
-                            sweep::<S, true, false, true, false>(s, x, y, w, m, next, p, c)
+                            sweep::<S, true, false, true, false, false, false>(
+                                s, x, y, w, m, next, p, c, &mut idle,
+                            )
                         }
                     };
                     // A NaN input makes the sum NaN, and `c` NaN makes the
@@ -461,6 +563,9 @@ pub(crate) unsafe fn softmax_batch<S: Simd, const STREAM: bool>(
                 if let Some((p, c)) = pending.take() {
                     scale(s, p, w, c);
                 }
+                if let Some((lx, ly, lm, lc, linr)) = late.take() {
+                    late_rest(s, lx, ly, w, lm, lc, linr);
+                }
                 nonfinite_row::<false>(x, y, w, m, f32::INFINITY);
                 let (lo, hi) = next.map_or((f32::NAN, f32::NAN), |n| range_pass(s, n, w));
                 swept = Swept { total: 0.0, lo, hi };
@@ -470,8 +575,35 @@ pub(crate) unsafe fn softmax_batch<S: Simd, const STREAM: bool>(
         if let Some((p, c)) = pending {
             scale(s, p, w, c);
         }
+        if let Some((lx, ly, lm, lc, linr)) = late {
+            late_rest(s, lx, ly, w, lm, lc, linr);
+        }
         if STREAM {
             crate::generic::stream_fence(s);
+        }
+    }
+}
+
+/// `y = e^(x − m) · c` over `n` floats, streamed: what [`late_pair`] did
+/// not write of a late row.
+///
+/// # Safety
+/// `x`/`y` valid for `n` reads/writes, equal or disjoint.
+#[inline(always)]
+unsafe fn late_rest<S: Simd>(
+    s: S,
+    x: *const f32,
+    y: *mut f32,
+    n: usize,
+    m: f32,
+    c: f32,
+    in_range: bool,
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        match in_range {
+            true => exp_scale_pass::<S, true, true>(s, x, y, n, m, c),
+            false => exp_scale_pass::<S, false, true>(s, x, y, n, m, c),
         }
     }
 }

@@ -1274,10 +1274,7 @@ unsafe fn stream_with<S: Simd>(
     put: impl Fn(*mut f32, S::f32s),
 ) {
     let l = S::F32_LANES;
-    let width = core::mem::size_of::<S::f32s>();
-    // Elements before the first aligned address of `dst` (f32 slices are
-    // 4-byte aligned, so the distance is whole elements).
-    let head = ((dst as usize).wrapping_neg() % width / 4).min(n);
+    let head = stream_head::<S>(dst, n);
     // SAFETY (all accesses): `head ≤ n`, the streamed vectors end at or
     // before `n`, the rest is a plain `map1` over what remains; every
     // element is read before it is written.
@@ -1295,6 +1292,35 @@ unsafe fn stream_with<S: Simd>(
         }
         map1(s, src.add(i), dst.add(i), n - i, &f);
     }
+}
+
+/// Elements before the first address of `p` aligned to the vector width
+/// (where [`store_stream`] may store), at most `n`.
+#[inline(always)]
+pub(crate) fn stream_head<S: Simd>(p: *const f32, n: usize) -> usize {
+    let width = core::mem::size_of::<S::f32s>();
+    // f32 slices are 4-byte aligned, so the distance is whole elements.
+    ((p as usize).wrapping_neg() % width / 4).min(n)
+}
+
+/// One vector stored at `p` with a non-temporal store where the
+/// instruction set has one (see [`map1_stream`]), a plain store elsewhere.
+///
+/// # Safety
+/// One vector writable at `p`, `p` aligned to `size_of::<S::f32s>()`.
+#[inline(always)]
+pub(crate) unsafe fn store_stream<S: Simd>(s: S, p: *mut f32, v: S::f32s) {
+    // SAFETY (all three): the caller's contract.
+    #[cfg(target_arch = "x86_64")]
+    if let Some(v3) = crate::isa::as_v3(s) {
+        return unsafe { v3.avx._mm256_stream_ps(p, crate::isa::cast(v)) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if let Some(v4) = crate::isa::as_v4(s) {
+        return unsafe { v4.avx512f._mm512_stream_ps(p, crate::isa::cast(v)) };
+    }
+    let _ = s;
+    unsafe { store::<S>(p, v) }
 }
 
 /// Orders the non-temporal stores of [`map1_stream`] before every later
