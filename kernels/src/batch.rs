@@ -516,21 +516,17 @@ pub(crate) unsafe fn softmax_batch<S: Simd, const STREAM: bool>(
                                 i: head,
                             };
                             let l_ = &mut l;
-                            let sw = match (inr, linr) {
-                                (true, true) => sweep::<S, false, true, false, true, true, true>(
+                            // Both rows in the exp's range, or the flushing
+                            // exp for both (exact for in-range rows too):
+                            // two instantiations instead of four (each
+                            // holds two exps; the build time counts).
+                            let sw = match inr && linr {
+                                true => sweep::<S, false, true, false, true, true, true>(
                                     s, x, y, w, m, next, y, 0.0, l_,
                                 ),
-                                (true, false) => sweep::<S, false, true, false, true, true, false>(
+                                false => sweep::<S, false, false, false, true, true, false>(
                                     s, x, y, w, m, next, y, 0.0, l_,
                                 ),
-                                (false, true) => sweep::<S, false, false, false, true, true, true>(
-                                    s, x, y, w, m, next, y, 0.0, l_,
-                                ),
-                                (false, false) => {
-                                    sweep::<S, false, false, false, true, true, false>(
-                                        s, x, y, w, m, next, y, 0.0, l_,
-                                    )
-                                }
                             };
                             let i = l.i;
                             late_rest(s, lx.add(i), ly.add(i), w - i, lm, lc, linr);
