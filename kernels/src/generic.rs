@@ -1220,49 +1220,24 @@ pub(crate) unsafe fn map1_stream<S: Simd>(
     n: usize,
     f: impl Fn(S::f32s) -> S::f32s,
 ) {
-    // SAFETY (both): the caller's contract; each store function is given
-    // only addresses aligned to its width (see `stream_with`).
+    // SAFETY: the caller's contract; `stream_with` stores non-temporally
+    // only at addresses aligned to the vector width.
     #[cfg(target_arch = "x86_64")]
-    if let Some(v3) = crate::isa::as_v3(s) {
-        return unsafe {
-            stream_with(
-                s,
-                src,
-                dst,
-                n,
-                f,
-                #[inline(always)]
-                |p, v| v3.avx._mm256_stream_ps(p, crate::isa::cast(v)),
-            )
-        };
-    }
-    #[cfg(target_arch = "x86_64")]
-    if let Some(v4) = crate::isa::as_v4(s) {
-        return unsafe {
-            stream_with(
-                s,
-                src,
-                dst,
-                n,
-                f,
-                #[inline(always)]
-                |p, v| v4.avx512f._mm512_stream_ps(p, crate::isa::cast(v)),
-            )
-        };
+    if has_stream(s) {
+        return unsafe { stream_with(s, src, dst, n, f) };
     }
     // SAFETY: the caller's contract.
     unsafe { map1(s, src, dst, n, f) }
 }
 
-/// [`map1`] with `put` for the stores from the first vector-aligned
-/// element of `dst` on (`vmovntps` needs its address aligned to the vector
-/// width: 32 bytes on AVX2, 64 on AVX-512), plain [`map1`] before and
-/// after. Two vectors per iteration, prefetching the input
+/// [`map1`] with [`store_stream`] for the stores from the first
+/// vector-aligned element of `dst` on (`vmovntps` needs its address
+/// aligned to the vector width: 32 bytes on AVX2, 64 on AVX-512), plain
+/// [`map1`] before and after. Two vectors per iteration, prefetching the input
 /// [`STREAM_AHEAD`] floats ahead (the two-pass path reads it from memory).
 ///
 /// # Safety
-/// As [`map1`]; `put(p, v)` must store `v` at `p` and is only called with
-/// `p` aligned to `size_of::<S::f32s>()` and a whole vector inside `dst`.
+/// As [`map1`].
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn stream_with<S: Simd>(
@@ -1271,7 +1246,6 @@ unsafe fn stream_with<S: Simd>(
     dst: *mut f32,
     n: usize,
     f: impl Fn(S::f32s) -> S::f32s,
-    put: impl Fn(*mut f32, S::f32s),
 ) {
     let l = S::F32_LANES;
     let head = stream_head::<S>(dst, n);
@@ -1286,8 +1260,8 @@ unsafe fn stream_with<S: Simd>(
             crate::isa::prefetch(src.wrapping_add(i + STREAM_AHEAD));
             let v0 = f(load::<S>(src.add(i)));
             let v1 = f(load::<S>(src.add(i + l)));
-            put(dst.add(i), v0);
-            put(dst.add(i + l), v1);
+            store_stream(s, dst.add(i), v0);
+            store_stream(s, dst.add(i + l), v1);
             i += 2 * l;
         }
         map1(s, src.add(i), dst.add(i), n - i, &f);
