@@ -29,7 +29,10 @@
 //! loop that writes `e · c` with non-temporal stores, longer rows
 //! recompute the exp for that write inside the next row's sweep (`Late`),
 //! so that one loop both reads memory (the next row, prefetched) and
-//! writes it. Each row is read from memory once (its later sweeps hit
+//! writes it; on AVX2, with both rows in the exp's range, that loop is one
+//! `asm!` block (`crate::math::exp_late_pairs_avx2`) that also takes the
+//! next row's range, instead of a separate range pass over a row that no
+//! longer fits in L2. Each row is read from memory once (its later sweeps hit
 //! L1/L2/L3) and written once, without the read-for-ownership that an
 //! ordinary store of the exps would cost: 8 bytes of memory traffic per
 //! element instead of 12. Both forms compute each row's sum in the same
@@ -46,6 +49,8 @@ use pulp::Simd;
 /// `(min, max)`.
 struct Swept {
     total: f64,
+    /// Elements of the next row (from its start) that `lo`/`hi` cover.
+    ranged: usize,
     lo: f32,
     hi: f32,
 }
@@ -116,7 +121,12 @@ unsafe fn sweep<
         );
         (swept.lo, swept.hi) = match (PREV, next) {
             (true, Some(next)) => scale_range(s, prev, c, next, w),
-            (false, Some(next)) => range_pass(s, next, w),
+            (false, Some(next)) => {
+                // The part of the next row's range that the sweep did not
+                // take (all of it but on AVX2's long streaming rows).
+                let (lo, hi) = range_pass(s, next.add(swept.ranged), w - swept.ranged);
+                (lo.min(swept.lo), hi.max(swept.hi))
+            }
             (true, None) => {
                 scale(s, prev, w, c);
                 (f32::NAN, f32::NAN)
@@ -172,6 +182,9 @@ unsafe fn sweep_impl<
     let n_vec = w - w % l;
     let mut total = 0.0f64;
     let mut i = 0;
+    // Elements of `next`, from its start, whose range `(hi, lo)` holds
+    // (all of them when `FUSE`).
+    let mut ranged = if FUSE { w } else { 0 };
     // SAFETY (all accesses): every full vector lies below `n_vec ≤ w`, the
     // tail's masked accesses touch only `i..w`; each element of `x` is read
     // before the same element of `y` is written (in place: the same).
@@ -195,6 +208,43 @@ unsafe fn sweep_impl<
         while i < n_vec {
             let end = n_vec.min(i + SOFTMAX_SUM_BLOCK * l);
             let (mut h, mut err) = (two, zero);
+            // AVX2, both rows in the exp's range: the block's pairs that
+            // the late row still has go to one `asm!` loop, which also takes
+            // the next row's range (from element 0 on: `ranged`) and gives
+            // the same results (see `exp_late_pairs_avx2`).
+            #[cfg(target_arch = "x86_64")]
+            if LATE && LATE_IN && PF && !FUSE && crate::isa::is_v3::<S>() {
+                let k = ((end - i) / (2 * l)).min((w - late.i) / (2 * l));
+                if k > 0 {
+                    use crate::isa::cast;
+                    let (mut hv, mut ev) = (cast(h), cast(err));
+                    let (mut rh, mut rl) = (cast(hi), cast(lo));
+                    // SAFETY: AVX2+FMA (`S` is `V3`); `k` pairs from `i`
+                    // inside this row's block and the next row (`next` is
+                    // `x` itself for the last row), and from `late.i`
+                    // inside the late row, whose `y + late.i` is 32-byte
+                    // aligned (the caller's start, whole pairs since).
+                    crate::math::exp_late_pairs_avx2(
+                        x.add(i),
+                        next.wrapping_add(i),
+                        late.x.add(late.i),
+                        late.y.add(late.i),
+                        k,
+                        cast(mv),
+                        cast(late.m),
+                        cast(late.c),
+                        &mut hv,
+                        &mut ev,
+                        &mut rh,
+                        &mut rl,
+                    );
+                    (h, err) = (cast(hv), cast(ev));
+                    (hi, lo) = (cast(rh), cast(rl));
+                    ranged = i + 2 * l * k;
+                    i += 2 * l * k;
+                    late.i += 2 * l * k;
+                }
+            }
             // A pair of vectors: exps, stores, one compensated addition.
             macro_rules! pair {
                 ($i:expr) => {
@@ -279,6 +329,7 @@ unsafe fn sweep_impl<
     }
     Swept {
         total,
+        ranged,
         lo: s.reduce_min_f32s(lo),
         hi: s.reduce_max_f32s(hi),
     }
@@ -564,7 +615,12 @@ pub(crate) unsafe fn softmax_batch<S: Simd, const STREAM: bool>(
                 }
                 nonfinite_row::<false>(x, y, w, m, f32::INFINITY);
                 let (lo, hi) = next.map_or((f32::NAN, f32::NAN), |n| range_pass(s, n, w));
-                swept = Swept { total: 0.0, lo, hi };
+                swept = Swept {
+                    total: 0.0,
+                    ranged: w,
+                    lo,
+                    hi,
+                };
             }
             (lo, m) = (swept.lo, swept.hi);
         }

@@ -249,6 +249,184 @@ pub(crate) fn exp_nonpos_avx2<const IN_RANGE: bool, const NEG: bool>(
     s.transmute_f32s_u32s(s.and_u32s(s.not_u32s(tiny), s.transmute_u32s_f32s(v)))
 }
 
+/// The constants [`exp_late_pairs_avx2`] reads as memory operands, one
+/// vector each (32-byte aligned, so that an FMA can take them directly).
+#[cfg(target_arch = "x86_64")]
+#[repr(C, align(32))]
+struct ExpMemConsts {
+    ln2_8_hi: [f32; 8],
+    ln2_8_lo: [f32; 8],
+    t2: [f32; 8],
+}
+
+#[cfg(target_arch = "x86_64")]
+static EXP_MEM: ExpMemConsts = ExpMemConsts {
+    ln2_8_hi: [LN2_8_HI; 8],
+    ln2_8_lo: [LN2_8_LO; 8],
+    t2: [T2; 8],
+};
+
+/// One [`exp_nonpos_avx2`] (`IN_RANGE`, `NEG`) of `m − v`, `v` at `$addr`:
+/// the same operations in the same order (so bit-identical results), in
+/// fixed registers. ymm0–ymm2 are scratch, the result is left in `$q`;
+/// ymm12 table, ymm13 `T3`, ymm14 `8·log2 e`, ymm15 `ROUND_MAGIC`, `{k}`
+/// the [`ExpMemConsts`].
+#[cfg(target_arch = "x86_64")]
+macro_rules! exp_neg_asm {
+    ($m:literal, $addr:literal, $q:literal) => {
+        concat!(
+            // dn = m − v
+            "vsubps ymm0, ",
+            $m,
+            ", ",
+            $addr,
+            "\n",
+            // kf = magic − dn·8·log2 e
+            "vmovaps ymm1, ymm14\n",
+            "vfnmadd213ps ymm1, ymm0, ymm15\n",
+            // k = kf − magic
+            "vsubps ymm2, ymm1, ymm15\n",
+            // rr = dn + k·ln2/8 (head, then tail)
+            "vfmadd231ps ymm0, ymm2, [{k}]\n",
+            "vfmadd231ps ymm0, ymm2, [{k} + 32]\n",
+            // r2 = rr·rr
+            "vmulps ymm2, ymm0, ymm0\n",
+            // q = T2 − T3·rr; em1 = q·r2 − rr
+            "vmovaps ",
+            $q,
+            ", ymm13\n",
+            "vfnmadd213ps ",
+            $q,
+            ", ymm0, [{k} + 64]\n",
+            "vfmsub213ps ",
+            $q,
+            ", ymm2, ymm0\n",
+            // ts = table[kf & 7] + (kf << 20)
+            "vpermps ymm2, ymm1, ymm12\n",
+            "vpslld ymm1, ymm1, 20\n",
+            "vpaddd ymm1, ymm1, ymm2\n",
+            // e = em1·ts + ts
+            "vfmadd213ps ",
+            $q,
+            ", ymm1, ymm1\n",
+        )
+    };
+}
+
+/// The inner loop of the streaming batch's long rows (`crate::batch`,
+/// `Late`) on AVX2, with both rows in the exp's range. For each of `pairs`
+/// pairs of vectors:
+/// - `e^(lx − lm) · c` streamed to `ly` (the previous row's output);
+/// - `e^(x − m)` of this row added to the compensated sum `(h, err)`
+///   exactly as `batch::sweep_impl`'s pairs do (`v = a + b`, Fast2Sum into
+///   `h`, the error into `err`);
+/// - the next row's `(hi, lo)` range, from memory, prefetched
+///   [`LATE_AHEAD`] floats ahead.
+///
+/// One `asm!` block because LLVM's register allocation of the four exps per
+/// pair (two rows, two maxima, the scale, seven constants and two
+/// accumulators in AVX2's 16 registers) spilled and rematerialized
+/// constants: 87 instructions per pair, then a separate pass for the next
+/// row's range, against 73 for this loop, range included (523×128256 under
+/// callgrind: 6.1 → 4.7 instructions per element in all). Here three
+/// constants are memory operands of FMAs and every exp runs in the same
+/// four scratch registers (the core renames them; its out-of-order window
+/// overlaps consecutive exps). The exp is [`exp_nonpos_avx2`]'s (in range,
+/// `NEG`), operation for operation, so the results are bit-identical to the
+/// intrinsics' path.
+///
+/// # Safety
+/// AVX2 and FMA available; `x`, `next` and `lx` readable and `ly` writable
+/// for `pairs · 16` floats; `ly` 32-byte aligned; `pairs > 0`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn exp_late_pairs_avx2(
+    x: *const f32,
+    next: *const f32,
+    lx: *const f32,
+    ly: *mut f32,
+    pairs: usize,
+    m: pulp::f32x8,
+    lm: pulp::f32x8,
+    c: pulp::f32x8,
+    h: &mut pulp::f32x8,
+    err: &mut pulp::f32x8,
+    hi: &mut pulp::f32x8,
+    lo: &mut pulp::f32x8,
+) {
+    use crate::isa::cast;
+    use core::arch::x86_64::{__m256, _mm256_set1_ps};
+    let bytes = pairs * 64;
+    let (mut hv, mut ev): (__m256, __m256) = (cast(*h), cast(*err));
+    let (mut hi_v, mut lo_v): (__m256, __m256) = (cast(*hi), cast(*lo));
+    let table: __m256 = cast(EXP2_EIGHTHS);
+    // SAFETY: the caller's contract: every access is `base + bytes + i` with
+    // `i` from `−bytes` to `−64` in steps of 64, inside the rows; the
+    // streaming stores are 32-byte aligned; every register written is
+    // declared (the flags too, by default).
+    unsafe {
+        core::arch::asm!(
+            "2:",
+            "prefetcht0 [{nx} + {i} + {ahead}]",
+            exp_neg_asm!("ymm10", "[{lx} + {i}]", "ymm3"),
+            "vmulps ymm3, ymm3, ymm9",
+            "vmovntps [{ly} + {i}], ymm3",
+            exp_neg_asm!("ymm10", "[{lx} + {i} + 32]", "ymm3"),
+            "vmulps ymm3, ymm3, ymm9",
+            "vmovntps [{ly} + {i} + 32], ymm3",
+            exp_neg_asm!("ymm11", "[{x} + {i}]", "ymm4"),
+            exp_neg_asm!("ymm11", "[{x} + {i} + 32]", "ymm3"),
+            // v = a + b; t = h + v; err += v − (t − h); h = t
+            "vaddps ymm4, ymm4, ymm3",
+            "vaddps ymm3, ymm8, ymm4",
+            "vsubps ymm0, ymm3, ymm8",
+            "vsubps ymm0, ymm4, ymm0",
+            "vaddps ymm7, ymm7, ymm0",
+            "vmovaps ymm8, ymm3",
+            // The next row's range.
+            "vmaxps ymm5, ymm5, [{nx} + {i}]",
+            "vminps ymm6, ymm6, [{nx} + {i}]",
+            "vmaxps ymm5, ymm5, [{nx} + {i} + 32]",
+            "vminps ymm6, ymm6, [{nx} + {i} + 32]",
+            "add {i}, 64",
+            "jnz 2b",
+            i = inout(reg) bytes.wrapping_neg() => _,
+            x = in(reg) x.add(pairs * 16),
+            nx = in(reg) next.wrapping_add(pairs * 16),
+            lx = in(reg) lx.add(pairs * 16),
+            ly = in(reg) ly.add(pairs * 16),
+            k = in(reg) &EXP_MEM,
+            ahead = const 4 * LATE_AHEAD,
+            out("ymm0") _,
+            out("ymm1") _,
+            out("ymm2") _,
+            out("ymm3") _,
+            out("ymm4") _,
+            inout("ymm5") hi_v,
+            inout("ymm6") lo_v,
+            inout("ymm7") ev,
+            inout("ymm8") hv,
+            in("ymm9") cast::<_, __m256>(c),
+            in("ymm10") cast::<_, __m256>(lm),
+            in("ymm11") cast::<_, __m256>(m),
+            in("ymm12") table,
+            in("ymm13") _mm256_set1_ps(T3),
+            in("ymm14") _mm256_set1_ps(LOG2_E_8),
+            in("ymm15") _mm256_set1_ps(ROUND_MAGIC),
+            options(nostack),
+        );
+    }
+    (*h, *err) = (cast(hv), cast(ev));
+    (*hi, *lo) = (cast(hi_v), cast(lo_v));
+}
+
+/// How far ahead of its range [`exp_late_pairs_avx2`] prefetches the next
+/// row, in floats (2 KiB, about 30 pairs of the loop: more than a memory
+/// latency). 256, 1024 and 2048 measured the same on 523×128256.
+#[cfg(target_arch = "x86_64")]
+const LATE_AHEAD: usize = 512;
+
 /// Below this, `e^x` rounds to `+0` even with gradual underflow.
 pub const EXP_SUBNORMAL_LO: f32 = -103.972_08;
 
