@@ -150,7 +150,10 @@ unsafe fn sweep<
 /// - the fused loop as one `asm!` block like `math::exp_late_pairs_avx2`
 ///   (three constants as memory operands, no spills): 22.7 instructions
 ///   per vector against 22.9 for the two loops as they are now (262×1000,
-///   callgrind), no faster;
+///   callgrind); the scaling's stores then hide in the exp loop, but
+///   five interleaved runs gave 8×32000 0.501–0.517 ns/element against
+///   0.532–0.545, 262×1000 0.506–0.526 against 0.490–0.501, 2×128256 and
+///   64×4096 within 3 %: not worth a second hand-written loop;
 /// - rows over 8192 floats scaled right after their own sweep, from the end
 ///   backward (the part still in L2 first), the next row's range in its
 ///   own pass: 2×128256 0.447–0.556 ns/element against 0.441–0.515, and
