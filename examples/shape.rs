@@ -2,9 +2,11 @@
 //! (`valgrind --tool=callgrind`, `perf`) and quick timing:
 //!
 //! ```text
-//! cargo run --release --example shape -- 262 1000 [iters] [backend]
+//! cargo run --release --example shape -- 262 1000 [iters] [backend] [masked]
 //! ```
-//! Prints the median ns per element over the iterations.
+//! Prints the median ns per element over the iterations. `masked`: every
+//! 16th input is `−∞` (an attention mask), so that rows take the exp that
+//! flushes to `+0` below its range.
 
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
@@ -28,7 +30,13 @@ fn main() -> Result<(), simd_softmax::Error> {
     };
     let n = rows * cols;
     let mut rng = SmallRng::seed_from_u64(1);
-    let x: Vec<f32> = (0..n).map(|_| rng.random_range(-10.0f32..10.0)).collect();
+    let masked = a.get(4).map(String::as_str) == Some("masked");
+    let x: Vec<f32> = (0..n)
+        .map(|i| match masked && i % 16 == 5 {
+            true => f32::NEG_INFINITY,
+            false => rng.random_range(-10.0f32..10.0),
+        })
+        .collect();
     let mut y = vec![0.0f32; n];
     let mut t = Vec::with_capacity(iters);
     for _ in 0..iters {

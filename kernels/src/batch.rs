@@ -29,10 +29,10 @@
 //! loop that writes `e · c` with non-temporal stores, longer rows
 //! recompute the exp for that write inside the next row's sweep (`Late`),
 //! so that one loop both reads memory (the next row, prefetched) and
-//! writes it; on AVX2, with both rows in the exp's range, that loop is one
-//! `asm!` block (`crate::math::exp_late_pairs_avx2`) that also takes the
-//! next row's range, instead of a separate range pass over a row that no
-//! longer fits in L2. Each row is read from memory once (its later sweeps hit
+//! writes it; on AVX2 that loop is one `asm!` block
+//! (`crate::math::exp_late_pairs_avx2`) that also takes the next row's
+//! range, instead of a separate range pass over a row that no longer fits
+//! in L2. Each row is read from memory once (its later sweeps hit
 //! L1/L2/L3) and written once, without the read-for-ownership that an
 //! ordinary store of the exps would cost: 8 bytes of memory traffic per
 //! element instead of 12. Both forms compute each row's sum in the same
@@ -221,12 +221,12 @@ unsafe fn sweep_impl<
         while i < n_vec {
             let end = n_vec.min(i + SOFTMAX_SUM_BLOCK * l);
             let (mut h, mut err) = (two, zero);
-            // AVX2, both rows in the exp's range: the block's pairs that
-            // the late row still has go to one `asm!` loop, which also takes
-            // the next row's range (from element 0 on: `ranged`) and gives
-            // the same results (see `exp_late_pairs_avx2`).
+            // AVX2: the block's pairs that the late row still has go to one
+            // `asm!` loop, which also takes the next row's range (from
+            // element 0 on: `ranged`) and gives the same results (see
+            // `exp_late_pairs_avx2`).
             #[cfg(target_arch = "x86_64")]
-            if LATE && LATE_IN && PF && !FUSE && crate::isa::is_v3::<S>() {
+            if LATE && PF && !FUSE && crate::isa::is_v3::<S>() {
                 let k = ((end - i) / (2 * l)).min((w - late.i) / (2 * l));
                 if k > 0 {
                     use crate::isa::cast;
@@ -237,7 +237,7 @@ unsafe fn sweep_impl<
                     // `x` itself for the last row), and from `late.i`
                     // inside the late row, whose `y + late.i` is 32-byte
                     // aligned (the caller's start, whole pairs since).
-                    crate::math::exp_late_pairs_avx2(
+                    crate::math::exp_late_pairs_avx2::<LATE_IN>(
                         x.add(i),
                         next.wrapping_add(i),
                         late.x.add(late.i),

@@ -257,6 +257,7 @@ struct ExpMemConsts {
     ln2_8_hi: [f32; 8],
     ln2_8_lo: [f32; 8],
     t2: [f32; 8],
+    neg_exp_lo: [f32; 8],
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -264,16 +265,18 @@ static EXP_MEM: ExpMemConsts = ExpMemConsts {
     ln2_8_hi: [LN2_8_HI; 8],
     ln2_8_lo: [LN2_8_LO; 8],
     t2: [T2; 8],
+    neg_exp_lo: [-EXP_LO; 8],
 };
 
-/// One [`exp_nonpos_avx2`] (`IN_RANGE`, `NEG`) of `m − v`, `v` at `$addr`:
-/// the same operations in the same order (so bit-identical results), in
-/// fixed registers. ymm0–ymm2 are scratch, the result is left in `$q`;
-/// ymm12 table, ymm13 `T3`, ymm14 `8·log2 e`, ymm15 `ROUND_MAGIC`, `{k}`
-/// the [`ExpMemConsts`].
+/// One [`exp_nonpos_avx2`] (`NEG`) of `m − v`, `v` at `$addr`: the same
+/// operations in the same order (so bit-identical results), in fixed
+/// registers; `in_range`, or `flush` (below `EXP_LO` to `+0`, its compare
+/// in ymm9). ymm0–ymm2 are scratch, the result is left in `$q`; ymm12
+/// table, ymm13 `T3`, ymm14 `8·log2 e`, ymm15 `ROUND_MAGIC`, `{k}` the
+/// [`ExpMemConsts`].
 #[cfg(target_arch = "x86_64")]
 macro_rules! exp_neg_asm {
-    ($m:literal, $addr:literal, $q:literal) => {
+    (in_range, $m:literal, $addr:literal, $q:literal) => {
         concat!(
             // dn = m − v
             "vsubps ymm0, ",
@@ -281,6 +284,29 @@ macro_rules! exp_neg_asm {
             ", ",
             $addr,
             "\n",
+            exp_neg_asm!(core, $q),
+        )
+    };
+    (flush, $m:literal, $addr:literal, $q:literal) => {
+        concat!(
+            "vsubps ymm0, ",
+            $m,
+            ", ",
+            $addr,
+            "\n",
+            // tiny = dn > −EXP_LO (ordered: false for NaN)
+            "vcmpps ymm9, ymm0, [{k} + 96], 0x1e\n",
+            exp_neg_asm!(core, $q),
+            // e = tiny ? +0 : e
+            "vandnps ",
+            $q,
+            ", ymm9, ",
+            $q,
+            "\n",
+        )
+    };
+    (core, $q:literal) => {
+        concat!(
             // kf = magic − dn·8·log2 e
             "vmovaps ymm1, ymm14\n",
             "vfnmadd213ps ymm1, ymm0, ymm15\n",
@@ -314,8 +340,7 @@ macro_rules! exp_neg_asm {
 }
 
 /// The inner loop of the streaming batch's long rows (`crate::batch`,
-/// `Late`) on AVX2, with both rows in the exp's range. For each of `pairs`
-/// pairs of vectors:
+/// `Late`) on AVX2. For each of `pairs` pairs of vectors:
 /// - `e^(lx − lm) · c` streamed to `ly` (the previous row's output);
 /// - `e^(x − m)` of this row added to the compensated sum `(h, err)`
 ///   exactly as `batch::sweep_impl`'s pairs do (`v = a + b`, Fast2Sum into
@@ -323,17 +348,20 @@ macro_rules! exp_neg_asm {
 /// - the next row's `(hi, lo)` range, from memory, prefetched
 ///   [`LATE_AHEAD`] floats ahead.
 ///
+/// `IN_RANGE`: both rows' exps skip the flush to `+0` below `EXP_LO`, as in
+/// [`exp_nonpos_avx2`] (the caller's `LATE_IN`); otherwise both flush.
+///
 /// One `asm!` block because LLVM's register allocation of the four exps per
 /// pair (two rows, two maxima, the scale, seven constants and two
 /// accumulators in AVX2's 16 registers) spilled and rematerialized
 /// constants: 87 instructions per pair, then a separate pass for the next
-/// row's range, against 73 for this loop, range included (523×128256 under
-/// callgrind: 6.1 → 4.7 instructions per element in all). Here three
-/// constants are memory operands of FMAs and every exp runs in the same
-/// four scratch registers (the core renames them; its out-of-order window
-/// overlaps consecutive exps). The exp is [`exp_nonpos_avx2`]'s (in range,
-/// `NEG`), operation for operation, so the results are bit-identical to the
-/// intrinsics' path.
+/// row's range, against 73 for this loop in range, range included
+/// (523×128256 under callgrind: 6.1 → 4.7 instructions per element in
+/// all; the flushing form adds 2 per exp). Here four constants are memory
+/// operands and every exp runs in the same three scratch registers (the
+/// core renames them; its out-of-order window overlaps consecutive exps).
+/// The exp is [`exp_nonpos_avx2`]'s (`NEG`), operation for operation, so
+/// the results are bit-identical to the intrinsics' path.
 ///
 /// # Safety
 /// AVX2 and FMA available; `x`, `next` and `lx` readable and `ly` writable
@@ -341,7 +369,7 @@ macro_rules! exp_neg_asm {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx,avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn exp_late_pairs_avx2(
+pub(crate) unsafe fn exp_late_pairs_avx2<const IN_RANGE: bool>(
     x: *const f32,
     next: *const f32,
     lx: *const f32,
@@ -361,61 +389,82 @@ pub(crate) unsafe fn exp_late_pairs_avx2(
     let (mut hv, mut ev): (__m256, __m256) = (cast(*h), cast(*err));
     let (mut hi_v, mut lo_v): (__m256, __m256) = (cast(*hi), cast(*lo));
     let table: __m256 = cast(EXP2_EIGHTHS);
-    // SAFETY: the caller's contract: every access is `base + bytes + i` with
-    // `i` from `−bytes` to `−64` in steps of 64, inside the rows; the
-    // streaming stores are 32-byte aligned; every register written is
-    // declared (the flags too, by default).
-    unsafe {
-        core::arch::asm!(
-            "2:",
-            "prefetcht0 [{nx} + {i} + {ahead}]",
-            exp_neg_asm!("ymm10", "[{lx} + {i}]", "ymm3"),
-            "vmulps ymm3, ymm3, ymm9",
-            "vmovntps [{ly} + {i}], ymm3",
-            exp_neg_asm!("ymm10", "[{lx} + {i} + 32]", "ymm3"),
-            "vmulps ymm3, ymm3, ymm9",
-            "vmovntps [{ly} + {i} + 32], ymm3",
-            exp_neg_asm!("ymm11", "[{x} + {i}]", "ymm4"),
-            exp_neg_asm!("ymm11", "[{x} + {i} + 32]", "ymm3"),
-            // v = a + b; t = h + v; err += v − (t − h); h = t
-            "vaddps ymm4, ymm4, ymm3",
-            "vaddps ymm3, ymm8, ymm4",
-            "vsubps ymm0, ymm3, ymm8",
-            "vsubps ymm0, ymm4, ymm0",
-            "vaddps ymm7, ymm7, ymm0",
-            "vmovaps ymm8, ymm3",
-            // The next row's range.
-            "vmaxps ymm5, ymm5, [{nx} + {i}]",
-            "vminps ymm6, ymm6, [{nx} + {i}]",
-            "vmaxps ymm5, ymm5, [{nx} + {i} + 32]",
-            "vminps ymm6, ymm6, [{nx} + {i} + 32]",
-            "add {i}, 64",
-            "jnz 2b",
-            i = inout(reg) bytes.wrapping_neg() => _,
-            x = in(reg) x.add(pairs * 16),
-            nx = in(reg) next.wrapping_add(pairs * 16),
-            lx = in(reg) lx.add(pairs * 16),
-            ly = in(reg) ly.add(pairs * 16),
-            k = in(reg) &EXP_MEM,
-            ahead = const 4 * LATE_AHEAD,
-            out("ymm0") _,
-            out("ymm1") _,
-            out("ymm2") _,
-            out("ymm3") _,
-            out("ymm4") _,
-            inout("ymm5") hi_v,
-            inout("ymm6") lo_v,
-            inout("ymm7") ev,
-            inout("ymm8") hv,
-            in("ymm9") cast::<_, __m256>(c),
-            in("ymm10") cast::<_, __m256>(lm),
-            in("ymm11") cast::<_, __m256>(m),
-            in("ymm12") table,
-            in("ymm13") _mm256_set1_ps(T3),
-            in("ymm14") _mm256_set1_ps(LOG2_E_8),
-            in("ymm15") _mm256_set1_ps(ROUND_MAGIC),
-            options(nostack),
-        );
+    let (m, lm): (__m256, __m256) = (cast(m), cast(lm));
+    let (t3, l2e, magic) = (
+        _mm256_set1_ps(T3),
+        _mm256_set1_ps(LOG2_E_8),
+        _mm256_set1_ps(ROUND_MAGIC),
+    );
+    // The late row's scale, a memory operand (ymm9 holds the flush's mask;
+    // `__m256` is 32-byte aligned).
+    let cm: __m256 = cast(c);
+    let end = pairs * 16;
+    macro_rules! body {
+        ($kind:ident) => {
+            // SAFETY: the caller's contract: every access is `base + bytes
+            // + i` with `i` from `−bytes` to `−64` in steps of 64, inside
+            // the rows; the streaming stores are 32-byte aligned; every
+            // register written is declared (the flags too, by default).
+            unsafe {
+                core::arch::asm!(
+                    "2:",
+                    "prefetcht0 [{nx} + {i} + {ahead}]",
+                    exp_neg_asm!($kind, "ymm10", "[{lx} + {i}]", "ymm3"),
+                    "vmulps ymm3, ymm3, [{c}]",
+                    "vmovntps [{ly} + {i}], ymm3",
+                    exp_neg_asm!($kind, "ymm10", "[{lx} + {i} + 32]", "ymm3"),
+                    "vmulps ymm3, ymm3, [{c}]",
+                    "vmovntps [{ly} + {i} + 32], ymm3",
+                    exp_neg_asm!($kind, "ymm11", "[{x} + {i}]", "ymm4"),
+                    exp_neg_asm!($kind, "ymm11", "[{x} + {i} + 32]", "ymm3"),
+                    // v = a + b; t = h + v; err += v − (t − h); h = t
+                    "vaddps ymm4, ymm4, ymm3",
+                    "vaddps ymm3, ymm8, ymm4",
+                    "vsubps ymm0, ymm3, ymm8",
+                    "vsubps ymm0, ymm4, ymm0",
+                    "vaddps ymm7, ymm7, ymm0",
+                    "vmovaps ymm8, ymm3",
+                    // The next row's range (the accumulator first, as
+                    // pulp's `max_f32s`/`min_f32s`).
+                    "vmaxps ymm5, ymm5, [{nx} + {i}]",
+                    "vminps ymm6, ymm6, [{nx} + {i}]",
+                    "vmaxps ymm5, ymm5, [{nx} + {i} + 32]",
+                    "vminps ymm6, ymm6, [{nx} + {i} + 32]",
+                    "add {i}, 64",
+                    "jnz 2b",
+                    i = inout(reg) bytes.wrapping_neg() => _,
+                    x = in(reg) x.add(end),
+                    nx = in(reg) next.add(end),
+                    lx = in(reg) lx.add(end),
+                    ly = in(reg) ly.add(end),
+                    k = in(reg) &EXP_MEM,
+                    c = in(reg) &cm,
+                    ahead = const 4 * LATE_AHEAD,
+                    out("ymm0") _,
+                    out("ymm1") _,
+                    out("ymm2") _,
+                    out("ymm3") _,
+                    out("ymm4") _,
+                    inout("ymm5") hi_v,
+                    inout("ymm6") lo_v,
+                    inout("ymm7") ev,
+                    inout("ymm8") hv,
+                    out("ymm9") _,
+                    in("ymm10") lm,
+                    in("ymm11") m,
+                    in("ymm12") table,
+                    in("ymm13") t3,
+                    in("ymm14") l2e,
+                    in("ymm15") magic,
+                    options(nostack),
+                );
+            }
+        };
+    }
+    if IN_RANGE {
+        body!(in_range);
+    } else {
+        body!(flush);
     }
     (*h, *err) = (cast(hv), cast(ev));
     (*hi, *lo) = (cast(hi_v), cast(lo_v));
