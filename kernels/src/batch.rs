@@ -267,7 +267,9 @@ unsafe fn sweep_impl<
                         // prefetch per pair: 64 bytes on AVX2).
                         crate::isa::prefetch(next.wrapping_add($i));
                     }
-                    if LATE && late.i + 2 * l <= w {
+                    // (Never on AVX2, whose `asm!` loop above took every
+                    // pair the late row had.)
+                    if LATE && !crate::isa::is_v3::<S>() && late.i + 2 * l <= w {
                         // SAFETY: a pair inside the late row, `y + i`
                         // vector-aligned (the caller's start, whole pairs).
                         late_pair::<S, LATE_IN>(s, late);
