@@ -121,9 +121,13 @@ unsafe fn sweep<
         );
         (swept.lo, swept.hi) = match (PREV, next) {
             (true, Some(next)) => scale_range(s, prev, c, next, w),
+            (false, Some(next)) if swept.ranged == 0 => range_pass(s, next, w),
             (false, Some(next)) => {
-                // The part of the next row's range that the sweep did not
-                // take (all of it but on AVX2's long streaming rows).
+                // AVX2's long streaming rows: the part of the next row's
+                // range that the sweep's `asm!` loop did not take.
+                // (`f32::min`/`max` drop a NaN one part held; that row's
+                // sum is then NaN, or its max non-finite and
+                // `nonfinite_row` finds the NaN: all NaN either way.)
                 let (lo, hi) = range_pass(s, next.add(swept.ranged), w - swept.ranged);
                 (lo.min(swept.lo), hi.max(swept.hi))
             }

@@ -187,6 +187,10 @@ const T3: f32 = 0.166_668_58;
 /// 0.54·2^-24, polynomial 0.43·2^-24, reduction ≤ 0.13·2^-24, final
 /// rounding ≤ 2^-24, so ≤ 1.1 ULP against the polynomial scheme's 0.55.
 ///
+/// `exp_neg_asm!` repeats the `NEG` form's operations in `asm!` for
+/// [`exp_late_pairs_avx2`]: a change here goes there too (the streaming
+/// test compares the two bit for bit).
+///
 /// NaN: `e^r − 1` is NaN, and the final FMA returns NaN whatever the table
 /// entry and the integer scaling made of the NaN's payload bits. `x` below
 /// [`EXP_LO`] (including `−∞`) selects `+0`; above it `k ≥ −1008`, so the
@@ -250,7 +254,7 @@ pub(crate) fn exp_nonpos_avx2<const IN_RANGE: bool, const NEG: bool>(
 }
 
 /// The constants [`exp_late_pairs_avx2`] reads as memory operands, one
-/// vector each (32-byte aligned, so that an FMA can take them directly).
+/// vector each (32-byte aligned: no load splits a cache line).
 #[cfg(target_arch = "x86_64")]
 #[repr(C, align(32))]
 struct ExpMemConsts {
@@ -357,9 +361,10 @@ macro_rules! exp_neg_asm {
 /// constants: 87 instructions per pair, then a separate pass for the next
 /// row's range, against 73 for this loop in range, range included
 /// (523×128256 under callgrind: 6.1 → 4.7 instructions per element in
-/// all; the flushing form adds 2 per exp). Here four constants are memory
-/// operands and every exp runs in the same three scratch registers (the
-/// core renames them; its out-of-order window overlaps consecutive exps).
+/// all; the flushing form adds 2 per exp). Here three constants (four
+/// when flushing) and the late row's scale are memory operands, and every
+/// exp runs in the same three scratch registers (the core renames them;
+/// its out-of-order window overlaps consecutive exps).
 /// The exp is [`exp_nonpos_avx2`]'s (`NEG`), operation for operation, so
 /// the results are bit-identical to the intrinsics' path.
 ///
