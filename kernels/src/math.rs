@@ -281,23 +281,11 @@ static EXP_MEM: ExpMemConsts = ExpMemConsts {
 #[cfg(target_arch = "x86_64")]
 macro_rules! exp_neg_asm {
     (in_range, $m:literal, $addr:literal, $q:literal) => {
-        concat!(
-            // dn = m − v
-            "vsubps ymm0, ",
-            $m,
-            ", ",
-            $addr,
-            "\n",
-            exp_neg_asm!(core, $q),
-        )
+        concat!(exp_neg_asm!(dn, $m, $addr), exp_neg_asm!(core, $q))
     };
     (flush, $m:literal, $addr:literal, $q:literal) => {
         concat!(
-            "vsubps ymm0, ",
-            $m,
-            ", ",
-            $addr,
-            "\n",
+            exp_neg_asm!(dn, $m, $addr),
             // tiny = dn > −EXP_LO (ordered: false for NaN)
             "vcmpps ymm9, ymm0, [{k} + 96], 0x1e\n",
             exp_neg_asm!(core, $q),
@@ -308,6 +296,10 @@ macro_rules! exp_neg_asm {
             $q,
             "\n",
         )
+    };
+    // dn = m − v
+    (dn, $m:literal, $addr:literal) => {
+        concat!("vsubps ymm0, ", $m, ", ", $addr, "\n")
     };
     (core, $q:literal) => {
         concat!(
