@@ -130,8 +130,11 @@ pub(crate) fn prefetch(p: *const f32) {
 /// `Σ_lanes (hi − base) + lo` in f64, for the compensated sums' `(hi, lo)`
 /// lane pairs (`hi − base` is exact for the small integer `base ≤ hi <
 /// 2^24`; every lane converts to f64 exactly, so only the f64 additions
-/// round). AVX2 converts and adds whole vectors (`vcvtps2pd`); other
-/// instruction sets go lane by lane.
+/// round). AVX2 and AVX-512 convert and add whole vectors (`vcvtps2pd`);
+/// other instruction sets go lane by lane. (AVX-512 lane by lane, 32
+/// conversions and additions in one dependent chain per row: 2048×128 at
+/// 0.59–0.60 ns/element against 0.50–0.51, interleaved runs on an Intel
+/// Xeon.)
 #[inline(always)]
 pub(crate) fn fold_f64<S: Simd>(s: S, hi: S::f32s, lo: S::f32s, base: f32) -> f64 {
     let h = s.sub_f32s(hi, s.splat_f32s(base));
@@ -153,6 +156,20 @@ pub(crate) fn fold_f64<S: Simd>(s: S, hi: S::f32s, lo: S::f32s, base: f32) -> f6
         return v3
             .sse2
             ._mm_cvtsd_f64(v3.sse2._mm_add_sd(p, v3.sse2._mm_unpackhi_pd(p, p)));
+    }
+    #[cfg(target_arch = "x86_64")]
+    if let Some(v4) = as_v4(s) {
+        use core::arch::x86_64::{__m256, __m512};
+        let f = v4.avx512f;
+        let wide = |v: S::f32s| {
+            let v: __m512 = cast(v);
+            let hi: __m256 = cast(f._mm512_extractf64x4_pd::<1>(f._mm512_castps_pd(v)));
+            f._mm512_add_pd(
+                f._mm512_cvtps_pd(f._mm512_castps512_ps256(v)),
+                f._mm512_cvtps_pd(hi),
+            )
+        };
+        return f._mm512_reduce_add_pd(f._mm512_add_pd(wide(h), wide(lo)));
     }
     let h: &[f32] = pulp::bytemuck::cast_slice(core::slice::from_ref(&h));
     let e: &[f32] = pulp::bytemuck::cast_slice(core::slice::from_ref(&lo));
