@@ -127,6 +127,21 @@ pub(crate) fn prefetch(p: *const f32) {
     let _ = p;
 }
 
+/// Asks for the line holding `p` in a writable state (`prefetchw`: the
+/// read-for-ownership of a later store, done early); a hint like
+/// [`prefetch`].
+#[inline(always)]
+pub(crate) fn prefetch_w(p: *mut f32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `prefetchw` reads and writes nothing architecturally and
+    // cannot fault, whatever the address.
+    unsafe {
+        core::arch::asm!("prefetchw [{p}]", p = in(reg) p, options(nostack, preserves_flags, readonly))
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// `Σ_lanes (hi − base) + lo` in f64, for the compensated sums' `(hi, lo)`
 /// lane pairs (`hi − base` is exact for the small integer `base ≤ hi <
 /// 2^24`; every lane converts to f64 exactly, so only the f64 additions

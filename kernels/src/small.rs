@@ -143,11 +143,15 @@ unsafe fn softmax_group<S: Simd, const N: usize, const R: usize, const WHOLE: bo
             for i in 1..N {
                 mv = s.max_f32s(mv, v[r][i]);
             }
-            m[r] = all_lanes(s, mv, |a, b| s.max_f32s(a, b));
-            // `m − m` is 0 for a finite max, NaN for ±∞ (and NaN).
-            bad = s.add_f32s(bad, s.sub_f32s(m[r], m[r]));
+            m[r] = mv;
         }
-        if first_lane::<S>(bad).is_nan() {
+        let packed;
+        (m, packed) = rows_all_lanes(s, m, |a, b| s.max_f32s(a, b), |x| x);
+        for r in 0..R {
+            // `m − m` is 0 for a finite max, NaN for ±∞ (and NaN).
+            bad = s.add_f32s(bad, s.sub_f32s(packed[r], packed[r]));
+        }
+        if any_nan_lane(s, bad) {
             // Row by row: the ordinary rows of the group get exactly the
             // bits they get alone; the special ones take the general path.
             for r in 0..R {
@@ -171,21 +175,29 @@ unsafe fn softmax_group<S: Simd, const N: usize, const R: usize, const WHOLE: bo
         let mut c = [zero; R];
         for r in 0..R {
             // Pairwise: ((e0 + e1) + (e2 + e3)).
-            let sum = match N {
+            c[r] = match N {
                 1 => e[r][0],
                 2 => s.add_f32s(e[r][0], e[r][1]),
                 3 => s.add_f32s(s.add_f32s(e[r][0], e[r][1]), e[r][2]),
                 _ => s.add_f32s(s.add_f32s(e[r][0], e[r][1]), s.add_f32s(e[r][2], e[r][3])),
             };
-            c[r] = all_lanes(s, sum, |a, b| s.add_f32s(a, b));
         }
+        // The sums (one row of one vector: divided by, element by element),
+        // or their reciprocals.
+        let one = s.splat_f32s(1.0);
+        (c, _) = rows_all_lanes(
+            s,
+            c,
+            |a, b| s.add_f32s(a, b),
+            |x| if N == 1 { x } else { s.div_f32s(one, x) },
+        );
         for r in 0..R {
             let y = dst.add(r * w);
             let last = if N == 1 {
                 // One vector: one correctly rounded division per element.
                 s.div_f32s(e[r][0], c[r])
             } else {
-                let c = s.div_f32s(s.splat_f32s(1.0), c[r]);
+                let c = c[r];
                 for i in 0..N - 1 {
                     store::<S>(y.add(i * l), s.mul_f32s(e[r][i], c));
                 }
@@ -198,6 +210,84 @@ unsafe fn softmax_group<S: Simd, const N: usize, const R: usize, const WHOLE: bo
             }
         }
     }
+}
+
+/// `fin(op over all lanes of v[r])` in every lane of `out[r]`
+/// ([`all_lanes`]' butterfly per row), and `packed`, vectors in which
+/// every row's result shows in some lane (here `out` itself; see
+/// [`any_nan_lane`]).
+///
+/// AVX-512, four rows at a time: the four reductions share their
+/// shuffles. Two 128-bit-lane shuffles and one `op` pair the 256-bit halves
+/// of two rows; two more and one `op` pair the quarters of four rows, so
+/// that 128-bit lane `r` of one vector holds row `r`; two in-lane steps
+/// finish, and one shuffle per row broadcasts its lane: 17 operations for
+/// four rows against the butterflies' 32. The pairs are the butterfly's
+/// (lane `i` with `i + 8`, then `+ 4`, `+ 2`, `+ 1`), and `op` (max or
+/// addition) is commutative, so the results are bit-identical to it; so
+/// is `fin` (one reciprocal for four rows), applied lane by lane.
+/// `packed[r]` is then the combined vector of row `r`'s group.
+#[inline(always)]
+fn rows_all_lanes<S: Simd, const R: usize>(
+    s: S,
+    v: [S::f32s; R],
+    op: impl Fn(S::f32s, S::f32s) -> S::f32s,
+    fin: impl Fn(S::f32s) -> S::f32s,
+) -> ([S::f32s; R], [S::f32s; R]) {
+    #[cfg(target_arch = "x86_64")]
+    if R % 4 == 0 {
+        if let Some(v4) = crate::isa::as_v4(s) {
+            use crate::isa::cast;
+            use core::arch::x86_64::__m512;
+            let f = v4.avx512f;
+            let opm = |a: __m512, b: __m512| -> __m512 { cast(op(cast(a), cast(b))) };
+            let (mut out, mut packed) = (v, v);
+            for g in (0..R).step_by(4) {
+                let x: [__m512; 4] = [cast(v[g]), cast(v[g + 1]), cast(v[g + 2]), cast(v[g + 3])];
+                // Halves: rows 0 and 1 in one vector (row 0 in its low 256
+                // bits), rows 2 and 3 in another.
+                let t01 = opm(
+                    f._mm512_shuffle_f32x4::<0b01_00_01_00>(x[0], x[1]),
+                    f._mm512_shuffle_f32x4::<0b11_10_11_10>(x[0], x[1]),
+                );
+                let t23 = opm(
+                    f._mm512_shuffle_f32x4::<0b01_00_01_00>(x[2], x[3]),
+                    f._mm512_shuffle_f32x4::<0b11_10_11_10>(x[2], x[3]),
+                );
+                // Quarters: 128-bit lane r holds row r.
+                let u = opm(
+                    f._mm512_shuffle_f32x4::<0b10_00_10_00>(t01, t23),
+                    f._mm512_shuffle_f32x4::<0b11_01_11_01>(t01, t23),
+                );
+                let u = opm(u, f._mm512_permute_ps::<0b01_00_11_10>(u));
+                let u = opm(u, f._mm512_permute_ps::<0b10_11_00_01>(u));
+                let u: __m512 = cast(fin(cast(u)));
+                out[g] = cast(f._mm512_shuffle_f32x4::<0x00>(u, u));
+                out[g + 1] = cast(f._mm512_shuffle_f32x4::<0x55>(u, u));
+                out[g + 2] = cast(f._mm512_shuffle_f32x4::<0xaa>(u, u));
+                out[g + 3] = cast(f._mm512_shuffle_f32x4::<0xff>(u, u));
+                packed[g..g + 4].fill(cast(u));
+            }
+            return (out, packed);
+        }
+    }
+    let out = v.map(|x| fin(all_lanes(s, x, &op)));
+    (out, out)
+}
+
+/// Whether some lane of `v` is NaN, for vectors built from
+/// [`rows_all_lanes`]' `packed` (on the butterfly's path every lane is the
+/// same, so lane 0 tells).
+#[inline(always)]
+fn any_nan_lane<S: Simd>(s: S, v: S::f32s) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(v4) = crate::isa::as_v4(s) {
+        use core::arch::x86_64::{__m512, _CMP_UNORD_Q};
+        let v: __m512 = crate::isa::cast(v);
+        return v4.avx512f._mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v) != 0;
+    }
+    let _ = s;
+    first_lane::<S>(v).is_nan()
 }
 
 /// Log-softmax of `rows` rows of length `w`, `GROUP` at a time.
