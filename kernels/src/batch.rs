@@ -279,7 +279,7 @@ unsafe fn sweep_impl<
                         late_pair::<S, LATE_IN>(s, late);
                     }
                     #[cfg(target_arch = "x86_64")]
-                    if FUSE && STORE && crate::isa::as_v4(s).is_some() {
+                    if FUSE && STORE && crate::isa::is_v4::<S>() {
                         // AVX-512: ask early for ownership of the lines
                         // this sweep (or, on short rows, the next) will
                         // store, one per vector (see `STORE_AHEAD`).
@@ -301,9 +301,14 @@ unsafe fn sweep_impl<
             // Fast2Sum accumulator moves between two registers and costs a
             // copy per pair (23 instructions per vector, 18.25 with two
             // pairs, 17.9 with four: 262x1000 went from 25.8 to 25.0 in all);
-            // the other instruction sets keep the smaller loop, which also
-            // keeps the portable 16-lane kernel's build time down.
-            let octs = if crate::isa::is_v3::<S>() {
+            // so does AVX-512, whose loop control (six pointer and counter
+            // updates per iteration) competes with its vector operations
+            // for ports 0 and 5 (Intel Xeon, interleaved runs, min: 2048×128
+            // 0.325 → 0.312, 8×32000 0.267 → 0.255, 2×128256 0.320 → 0.303
+            // ns/element). The other instruction sets keep the smaller
+            // loop, which also keeps the portable 16-lane kernel's build
+            // time down.
+            let octs = if crate::isa::is_v3::<S>() || crate::isa::is_v4::<S>() {
                 (end - i) / (8 * l)
             } else {
                 0
@@ -344,7 +349,9 @@ unsafe fn sweep_impl<
             }
             if FUSE {
                 hi = s.max_f32s(hi, load_tail(s, next.add(i), rem, f32::NEG_INFINITY));
-                lo = s.min_f32s(lo, load_tail(s, next.add(i), rem, f32::INFINITY));
+                if fused_min::<S>() {
+                    lo = s.min_f32s(lo, load_tail(s, next.add(i), rem, f32::INFINITY));
+                }
             }
             if PREV {
                 let p = prev.add(i);
@@ -358,9 +365,23 @@ unsafe fn sweep_impl<
     Swept {
         total,
         ranged,
-        lo: s.reduce_min_f32s(lo),
+        lo: match !FUSE || fused_min::<S>() {
+            true => s.reduce_min_f32s(lo),
+            false => f32::NEG_INFINITY,
+        },
         hi: s.reduce_max_f32s(hi),
     }
+}
+
+/// Whether the fused sweep also takes the next row's minimum, so that the
+/// row can skip the exp's flush below `EXP_LO` (`in_exp_range`). Not on
+/// AVX-512, where the flush is one compare into a mask register, as
+/// cheap as the `vminps` it would save, and the minimum's reduction per
+/// row costs more: the rows' `lo` is `−∞` there, and every row takes
+/// the flushing exp (bit-identical for rows in range).
+#[inline(always)]
+fn fused_min<S: Simd>() -> bool {
+    !crate::isa::is_v4::<S>()
 }
 
 /// The late row's next pair of vectors: `e^(x − m) · c`, streamed.
@@ -404,7 +425,10 @@ unsafe fn step<S: Simd, const IN_RANGE: bool, const PREV: bool, const FUSE: bool
         let e = exp_term::<S, false, IN_RANGE>(s, load::<S>(x), mv, mv);
         if FUSE {
             let v = load::<S>(next);
-            (*hi, *lo) = (s.max_f32s(*hi, v), s.min_f32s(*lo, v));
+            *hi = s.max_f32s(*hi, v);
+            if fused_min::<S>() {
+                *lo = s.min_f32s(*lo, v);
+            }
         }
         if PREV {
             store::<S>(prev, s.mul_f32s(load::<S>(prev), cv));

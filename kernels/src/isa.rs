@@ -29,6 +29,15 @@ pub(crate) fn is_v3<S: Simd>() -> bool {
     return false;
 }
 
+/// Whether `S` is pulp's `V4` (AVX-512); `false` off x86-64.
+#[inline(always)]
+pub(crate) fn is_v4<S: Simd>() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return is::<S, pulp::x86::V4>();
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
+}
+
 /// The token of instruction set `T`, if `S` is `T`.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
