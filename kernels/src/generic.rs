@@ -850,10 +850,28 @@ pub(crate) fn tail_mask<S: Simd>(s: S, rem: usize) -> S::m32s {
     s.mask_between_m32s(0, rem as u32).mask()
 }
 
+/// AVX-512's mask of lanes `0..rem` (`rem < 16`). The tails use it with
+/// the masked-move intrinsics directly: pulp's masked loads and stores on
+/// `V4` jump to a per-length routine and back (two taken branches each).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn v4_mask(rem: usize) -> u16 {
+    ((1u32 << rem) - 1) as u16
+}
+
 /// The `rem < F32_LANES` trailing floats at `p` as one vector, the missing
 /// lanes set to `fill`.
 #[inline(always)]
 pub(crate) unsafe fn load_tail<S: Simd>(s: S, p: *const f32, rem: usize, fill: f32) -> S::f32s {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(v4) = crate::isa::as_v4(s) {
+        let f = v4.avx512f;
+        // SAFETY: a masked AVX-512 load touches (and can fault on) only the
+        // `rem` active lanes, which the caller guarantees are readable.
+        return crate::isa::cast(unsafe {
+            f._mm512_mask_loadu_ps(f._mm512_set1_ps(fill), v4_mask(rem), p)
+        });
+    }
     let mask = s.mask_between_m32s(0, rem as u32);
     // SAFETY: the masked load touches only the `rem` active lanes, which the
     // caller guarantees are readable.
@@ -863,6 +881,16 @@ pub(crate) unsafe fn load_tail<S: Simd>(s: S, p: *const f32, rem: usize, fill: f
 
 #[inline(always)]
 pub(crate) unsafe fn store_tail<S: Simd>(s: S, p: *mut f32, rem: usize, v: S::f32s) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(v4) = crate::isa::as_v4(s) {
+        // SAFETY: a masked AVX-512 store writes (and can fault on) only the
+        // `rem` active lanes, which the caller guarantees are writable.
+        unsafe {
+            v4.avx512f
+                ._mm512_mask_storeu_ps(p, v4_mask(rem), crate::isa::cast(v))
+        };
+        return;
+    }
     let mask = s.mask_between_m32s(0, rem as u32);
     // SAFETY: the masked store writes only the `rem` active lanes, which the
     // caller guarantees are writable.

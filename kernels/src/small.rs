@@ -145,9 +145,9 @@ unsafe fn softmax_group<S: Simd, const N: usize, const R: usize, const WHOLE: bo
             }
             m[r] = mv;
         }
-        let packed;
-        (m, packed) = rows_all_lanes(s, m, |a, b| s.max_f32s(a, b), |x| x);
-        for r in 0..R {
+        let (packed, stride);
+        (m, packed, stride) = rows_all_lanes(s, m, |a, b| s.max_f32s(a, b), |x| x);
+        for r in (0..R).step_by(stride) {
             // `m − m` is 0 for a finite max, NaN for ±∞ (and NaN).
             bad = s.add_f32s(bad, s.sub_f32s(packed[r], packed[r]));
         }
@@ -185,7 +185,7 @@ unsafe fn softmax_group<S: Simd, const N: usize, const R: usize, const WHOLE: bo
         // The sums (one row of one vector: divided by, element by element),
         // or their reciprocals.
         let one = s.splat_f32s(1.0);
-        (c, _) = rows_all_lanes(
+        (c, _, _) = rows_all_lanes(
             s,
             c,
             |a, b| s.add_f32s(a, b),
@@ -215,7 +215,7 @@ unsafe fn softmax_group<S: Simd, const N: usize, const R: usize, const WHOLE: bo
 /// `fin(op over all lanes of v[r])` in every lane of `out[r]`
 /// ([`all_lanes`]' butterfly per row), and `packed`, vectors in which
 /// every row's result shows in some lane (here `out` itself; see
-/// [`any_nan_lane`]).
+/// [`any_nan_lane`]), of which every `stride`-th is distinct.
 ///
 /// AVX-512, four rows at a time: the four reductions share their
 /// shuffles. Two 128-bit-lane shuffles and one `op` pair the 256-bit halves
@@ -233,7 +233,7 @@ fn rows_all_lanes<S: Simd, const R: usize>(
     v: [S::f32s; R],
     op: impl Fn(S::f32s, S::f32s) -> S::f32s,
     fin: impl Fn(S::f32s) -> S::f32s,
-) -> ([S::f32s; R], [S::f32s; R]) {
+) -> ([S::f32s; R], [S::f32s; R], usize) {
     #[cfg(target_arch = "x86_64")]
     if R % 4 == 0 {
         if let Some(v4) = crate::isa::as_v4(s) {
@@ -268,11 +268,11 @@ fn rows_all_lanes<S: Simd, const R: usize>(
                 out[g + 3] = cast(f._mm512_shuffle_f32x4::<0xff>(u, u));
                 packed[g..g + 4].fill(cast(u));
             }
-            return (out, packed);
+            return (out, packed, 4);
         }
     }
     let out = v.map(|x| fin(all_lanes(s, x, &op)));
-    (out, out)
+    (out, out, 1)
 }
 
 /// Whether some lane of `v` is NaN, for vectors built from
