@@ -357,9 +357,15 @@ unsafe fn group<S: Simd, const N: usize, const R: usize, const LOG: bool>(
             m[r] = s.reduce_max_f32s(mv);
         }
         if m.iter().any(|m| !m.is_finite()) {
+            // Row by row, as softmax does: the ordinary rows get the bits
+            // they get in a group (the general path's differ).
             for r in 0..R {
                 let (x, y) = (src.add(r * w), dst.add(r * w));
-                row_apart::<S, LOG>(s, x, y, w)
+                if R == 1 {
+                    row_apart::<S, LOG>(s, x, y, w)
+                } else {
+                    group::<S, N, 1, LOG>(s, x, y, w)
+                }
             }
             return;
         }
