@@ -284,7 +284,11 @@ impl<const LOG: bool> WithSimd for Rows<LOG> {
         // vectors in registers like the small ones (pairwise sum, one
         // group per row) ran slower than the batch pipeline: 2048×128 0.352
         // vs 0.326, 2340×112 0.354 vs 0.341, 2730×96 0.372 vs 0.358
-        // ns/element (min of 3 interleaved runs).
+        // ns/element (min of 3 interleaved runs). Retried with the small
+        // path's pipelining (the next row's max reduced before this row's
+        // exps): 2048×128 0.322 vs 0.332 (median of 7) one row at a time,
+        // and two rows at a time spilled (0.47): too little to carry a
+        // fifth path.
         match row_len.div_ceil(l) {
             1 => path!(PATH_SMALL1),
             2 => path!(PATH_SMALL2),
