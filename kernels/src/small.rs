@@ -127,33 +127,34 @@ unsafe fn softmax_rows<S: Simd, const N: usize, const WHOLE: bool, const R: usiz
             }
             match cur {
                 Some((v, m)) => group_finish::<S, N, R, WHOLE>(s, v, m, y, w, mask),
-                None => rows_apart::<S, N, R, WHOLE>(s, x, y, w, mask),
+                None => one_by_one::<S, N, WHOLE>(s, x, y, w, R, mask),
             }
         }
-        for r in groups * R..rows {
-            let (x, y) = (src.add(r * w), dst.add(r * w));
-            match group_max::<S, N, 1, WHOLE>(s, x, w, mask) {
-                Some((v, m)) => group_finish::<S, N, 1, WHOLE>(s, v, m, y, w, mask),
-                None => row_apart::<S, false>(s, x, y, w),
-            }
-        }
+        let done = groups * R;
+        let (x, y) = (src.add(done * w), dst.add(done * w));
+        one_by_one::<S, N, WHOLE>(s, x, y, w, rows - done, mask);
     }
 }
 
-/// Rows `0..R` at `src`/`dst` one at a time, for a group that holds a
-/// row whose max is not finite: the ordinary rows get exactly the bits
-/// they get in a group, the special ones take the general path.
+/// `rows` rows at `src`/`dst` one at a time: the rows after the last
+/// whole group, and a group that holds a row whose max is not finite (its
+/// ordinary rows get exactly the bits they get in a group, the special
+/// ones take the general path).
+///
+/// # Safety
+/// `src`/`dst` valid for `rows · w` reads/writes, equal or disjoint.
 #[inline(always)]
-unsafe fn rows_apart<S: Simd, const N: usize, const R: usize, const WHOLE: bool>(
+unsafe fn one_by_one<S: Simd, const N: usize, const WHOLE: bool>(
     s: S,
     src: *const f32,
     dst: *mut f32,
     w: usize,
+    rows: usize,
     mask: MemMask<S::m32s>,
 ) {
     // SAFETY: the caller's contract.
     unsafe {
-        for r in 0..R {
+        for r in 0..rows {
             let (x, y) = (src.add(r * w), dst.add(r * w));
             match group_max::<S, N, 1, WHOLE>(s, x, w, mask) {
                 Some((v, m)) => group_finish::<S, N, 1, WHOLE>(s, v, m, y, w, mask),
@@ -430,8 +431,8 @@ unsafe fn group<S: Simd, const N: usize, const R: usize, const LOG: bool>(
             m[r] = s.reduce_max_f32s(mv);
         }
         if m.iter().any(|m| !m.is_finite()) {
-            // Row by row, as in `rows_apart`: the ordinary rows get the
-            // bits they get in a group (the general path's differ).
+            // Row by row, as softmax's `one_by_one`: the ordinary rows get
+            // the bits they get in a group (the general path's differ).
             for r in 0..R {
                 let (x, y) = (src.add(r * w), dst.add(r * w));
                 if R == 1 {
