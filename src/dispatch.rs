@@ -4,7 +4,7 @@
 //! predictable `match` per call before entering the kernel.
 
 use crate::Error;
-use simd_softmax_kernels::{Kernel, scalar};
+use simd_softmax_kernels::{Kernel, backend};
 use std::sync::OnceLock;
 
 /// Name of the environment variable that forces a backend for the free
@@ -84,20 +84,17 @@ impl Backend {
         match self {
             Backend::Scalar => None,
             #[cfg(target_arch = "x86_64")]
-            Backend::Avx2 => (!simd_softmax_kernels::x86_64::avx2::is_available())
+            Backend::Avx2 => backend::avx2()
+                .is_none()
                 .then_some(missing_x86_feature(&["avx2", "fma"])),
             #[cfg(target_arch = "x86_64")]
-            Backend::Avx512 => (!simd_softmax_kernels::x86_64::avx512::is_available()).then_some(
-                missing_x86_feature(&[
-                    "avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl", "avx2", "fma",
-                ]),
-            ),
+            Backend::Avx512 => backend::avx512().is_none().then_some(missing_x86_feature(&[
+                "avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl", "avx2", "fma",
+            ])),
             #[cfg(not(target_arch = "x86_64"))]
             Backend::Avx2 | Backend::Avx512 => Some("not an x86-64 build"),
             #[cfg(target_arch = "aarch64")]
-            Backend::Neon => {
-                (!simd_softmax_kernels::aarch64::neon::is_available()).then_some("CPU lacks neon")
-            }
+            Backend::Neon => backend::neon().is_none().then_some("CPU lacks neon"),
             #[cfg(not(target_arch = "aarch64"))]
             Backend::Neon => Some("not an aarch64 build"),
         }
@@ -261,7 +258,7 @@ impl Softmax {
     /// The engine for [`Backend::detect`].
     fn detected() -> Softmax {
         Softmax::with_backend(Backend::detect()).unwrap_or(Softmax {
-            imp: Imp::Scalar(scalar::new()),
+            imp: Imp::Scalar(backend::scalar()),
         })
     }
 
@@ -281,13 +278,13 @@ impl Softmax {
             return Err(unsupported(reason));
         }
         let imp = match backend {
-            Backend::Scalar => Some(Imp::Scalar(scalar::new())),
+            Backend::Scalar => Some(Imp::Scalar(backend::scalar())),
             #[cfg(target_arch = "x86_64")]
-            Backend::Avx2 => simd_softmax_kernels::x86_64::avx2::new().map(Imp::Avx2),
+            Backend::Avx2 => backend::avx2().map(Imp::Avx2),
             #[cfg(target_arch = "x86_64")]
-            Backend::Avx512 => simd_softmax_kernels::x86_64::avx512::new().map(Imp::Avx512),
+            Backend::Avx512 => backend::avx512().map(Imp::Avx512),
             #[cfg(target_arch = "aarch64")]
-            Backend::Neon => simd_softmax_kernels::aarch64::neon::new().map(Imp::Neon),
+            Backend::Neon => backend::neon().map(Imp::Neon),
             #[allow(unreachable_patterns)]
             _ => None,
         };

@@ -7,6 +7,7 @@
 use crate::dispatch::with_kernel;
 use crate::{Error, Softmax};
 use rayon::prelude::*;
+use simd_softmax_kernels::{CHUNK, RowState};
 
 /// Below this many elements the parallel functions run on the calling
 /// thread: splitting costs more than it saves.
@@ -78,62 +79,49 @@ impl Softmax {
         Ok(())
     }
 
-    /// [`Softmax::softmax`] of one (huge) row split over rayon's threads:
-    /// each chunk's `(max, Σ e^(x−max))` in parallel, merged, then the
-    /// normalize pass in parallel. Rows with NaN or `±∞` take the
-    /// sequential path for their exact SPEC limits.
+    /// [`Softmax::softmax`] of one huge row split over rayon's threads,
+    /// with the same bits as the row on one thread. Rows the kernel takes
+    /// in two passes (2^21 elements or more: larger than L2) are split at
+    /// fixed chunk boundaries: each chunk's mergeable `(max, Σ e^(x−max))`
+    /// state in parallel, the states merged left to right exactly as the
+    /// sequential pass merges them, then the output pass in parallel.
+    /// Shorter rows, and rows whose max is NaN or `+∞` (SPEC §3's limits),
+    /// run on the calling thread.
     ///
     /// ```
-    /// let x: Vec<f32> = (0..1 << 20).map(|i| (i % 7) as f32).collect();
+    /// let x: Vec<f32> = (0..1 << 22).map(|i| (i % 7) as f32).collect();
     /// let (mut y, mut z) = (vec![0.0f32; x.len()], vec![0.0f32; x.len()]);
     /// let sm = simd_softmax::Softmax::new();
     /// sm.par_softmax(&x, &mut y)?;
     /// sm.softmax(&x, &mut z)?;
-    /// assert!(y.iter().zip(&z).all(|(a, b)| (a - b).abs() <= 1e-6 * b));
+    /// assert_eq!(y, z);
     /// # Ok::<(), simd_softmax::Error>(())
     /// ```
     pub fn par_softmax(&self, input: &[f32], output: &mut [f32]) -> Result<(), Error> {
         crate::api::check_len(input.len(), output.len())?;
         let n = input.len();
-        if n < 2 * PAR_MIN {
-            return self.softmax(input, output);
-        }
-        let chunk = chunk_len(n, 64);
         let imp = self.imp;
-        let (m, total) = input
-            .par_chunks(chunk)
-            .map(|x| with_kernel!(imp, k => k.max_sum(x)))
-            .reduce(|| (f32::NEG_INFINITY, 0.0), merge);
-        if !m.is_finite() || !total.is_finite() {
+        if !with_kernel!(imp, k => k.splits_row(n)) {
             return self.softmax(input, output);
         }
-        let scale = (1.0 / total) as f32;
+        // Whole chunks per task, a few tasks per thread.
+        let per_task = n.div_ceil(4 * rayon::current_num_threads()).div_ceil(CHUNK) * CHUNK;
+        let mut states = vec![RowState::EMPTY; n.div_ceil(CHUNK)];
         input
-            .par_chunks(chunk)
-            .zip(output.par_chunks_mut(chunk))
-            .for_each(|(x, y)| with_kernel!(imp, k => k.exp_scale(x, y, m, scale)));
+            .par_chunks(per_task)
+            .zip(states.par_chunks_mut(per_task / CHUNK))
+            .for_each(|(x, st)| with_kernel!(imp, k => k.chunk_states(x, st)));
+        let st = states.iter().fold(RowState::EMPTY, |a, &b| a.merge(b));
+        if !st.m.is_finite() {
+            return self.softmax(input, output);
+        }
+        let stream = with_kernel!(imp, k => k.streams_row(n));
+        input
+            .par_chunks(per_task)
+            .zip(output.par_chunks_mut(per_task))
+            .for_each(|(x, y)| with_kernel!(imp, k => k.softmax_piece(x, y, st, stream)));
         Ok(())
     }
-}
-
-/// Merges two `(max, Σ e^(x−max))` states. A NaN or `+∞` max stays (the
-/// caller then takes the sequential path).
-fn merge(a: (f32, f64), b: (f32, f64)) -> (f32, f64) {
-    if a.0.is_nan() || b.0.is_nan() {
-        return (f32::NAN, f64::NAN);
-    }
-    let m = a.0.max(b.0);
-    if m.is_infinite() {
-        return (m, a.1 + b.1);
-    }
-    let part = |(mi, si): (f32, f64)| {
-        if mi == f32::NEG_INFINITY {
-            0.0
-        } else {
-            si * libm::exp(mi as f64 - m as f64)
-        }
-    };
-    (m, part(a) + part(b))
 }
 
 /// [`Softmax::par_softmax_rows`] on the default backend.

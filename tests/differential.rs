@@ -730,7 +730,7 @@ fn row_of_2_pow_24_on_fastest_backend() {
     assert!(rl.ok(), "2^24 logsumexp on {}: {:?}", e.name, rl.first);
 }
 
-/// A batch at the streaming size (`simd_softmax_kernels::generic::STREAM_MIN`
+/// A batch at the streaming size (`simd_softmax_kernels::plan::STREAM_MIN`
 /// elements and more: every sweep recomputes the exp and writes with
 /// non-temporal stores on AVX2) of rows shorter than the two-pass length:
 /// each row within the bound, and bit-identical (NaN for NaN) to the same
@@ -751,7 +751,7 @@ fn streaming_batch_matches_rows_alone() {
 }
 
 fn streaming_batch(roster: &Roster, row_len: usize, stats: &mut Stats) {
-    use simd_softmax_kernels::generic::{STREAM_MIN, TWO_PASS_MIN};
+    use simd_softmax_kernels::plan::{STREAM_MIN, TWO_PASS_MIN};
     let rows = STREAM_MIN.div_ceil(row_len);
     assert!(row_len < TWO_PASS_MIN && rows * row_len >= STREAM_MIN);
     let x = batch(rows, row_len, 7);

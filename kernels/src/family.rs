@@ -1,16 +1,12 @@
-//! The rest of the softmax family on the generic kernel: temperature
-//! (`softmax_scaled`), the backward pass and Jacobian, the inverse
-//! (`logits_from_probs`), superposition (`softmax_of_combination`) and the
-//! sigmoid. Each is built from the passes in [`crate::generic`] (blocked
-//! sums, masked tails) and the vector [`crate::math`] functions.
+//! The family's functions that are not a softmax of rows: the backward
+//! pass and Jacobian, the inverse (`logits_from_probs`) and the sigmoid,
+//! elementwise or with a plain blocked sum; and the scalar pieces of the
+//! softmax-shaped ones: `softmax_scaled`'s limits at `α = 0, ±∞` and the
+//! double-double keys of `softmax_of_combination`.
 
-use crate::generic::{
-    Kernel, any_nan, blocked_sum, exp_sum_pass, extreme_pass, fill, finish_softmax, load,
-    load_tail, map1, map2, nonfinite_row, share, softmax_row, softmax_row_with_max, store,
-    store_tail, tail_mask,
-};
-use crate::math::{exp_nonpos, ln};
-use pulp::{Simd, WithSimd};
+use crate::exp::ln;
+use crate::isa::{Isa, Kern, load, store};
+use crate::kernel::Kernel;
 
 /// Which additive constant [`Kernel::logits_from_probs`] picks (softmax is
 /// invariant to it, so the inverse is defined up to `c·1`).
@@ -31,45 +27,7 @@ pub struct ProbScan {
     pub zero: bool,
 }
 
-impl<S: Simd> Kernel<S> {
-    /// `output = softmax(alpha · input)` with the limits of SPEC §1:
-    /// `α = 0` → uniform, `α = ±∞` → shared by the tied maxima/minima,
-    /// `α < 0` → softmin. `alpha` must not be NaN (gives a NaN row).
-    #[inline]
-    pub fn softmax_scaled(self, input: &[f32], output: &mut [f32], alpha: f32) {
-        assert_eq!(input.len(), output.len(), "softmax_scaled: length mismatch");
-        let n = input.len();
-        self.softmax_scaled_rows(input, output, n.max(1), alpha);
-    }
-
-    /// [`Kernel::softmax_scaled`] of each `row_len`-long row.
-    #[inline]
-    pub fn softmax_scaled_rows(
-        self,
-        input: &[f32],
-        output: &mut [f32],
-        row_len: usize,
-        alpha: f32,
-    ) {
-        assert_eq!(
-            input.len(),
-            output.len(),
-            "softmax_scaled_rows: length mismatch"
-        );
-        assert!(row_len > 0 && input.len() % row_len == 0, "bad row_len");
-        if input.is_empty() {
-            return;
-        }
-        let (src, dst, len) = (input.as_ptr(), output.as_mut_ptr(), input.len());
-        self.simd().vectorize(ScaledRows {
-            src,
-            dst,
-            len,
-            row_len,
-            alpha,
-        });
-    }
-
+impl<S: Isa> Kernel<S> {
     /// The backward pass `dx = y ⊙ (dy − ⟨dy, y⟩)`: a blocked dot product,
     /// then one fused multiply-subtract pass.
     #[inline]
@@ -79,7 +37,7 @@ impl<S: Simd> Kernel<S> {
             "softmax_backward: length mismatch"
         );
         let (y, dy, dx, n) = (y.as_ptr(), dy.as_ptr(), dx.as_mut_ptr(), y.len());
-        self.simd().vectorize(Backward { y, dy, dx, n });
+        self.simd().run(Backward { y, dy, dx, n });
     }
 
     /// `out = diag(y) − y yᵀ`, `N×N` row-major; `out.len()` must be `N²`.
@@ -92,14 +50,14 @@ impl<S: Simd> Kernel<S> {
             "jacobian: output must be N*N"
         );
         let (y, out) = (y.as_ptr(), out.as_mut_ptr());
-        self.simd().vectorize(Jacobian { y, out, n });
+        self.simd().run(Jacobian { y, out, n });
     }
 
     /// Scans probabilities for entries that are invalid (negative, NaN,
     /// `+∞`) or zero, without writing anything.
     #[inline]
     pub fn scan_probs(self, p: &[f32]) -> ProbScan {
-        self.simd().vectorize(ScanProbs {
+        self.simd().run(ScanProbs {
             p: p.as_ptr(),
             n: p.len(),
         })
@@ -113,25 +71,12 @@ impl<S: Simd> Kernel<S> {
     pub fn logits_from_probs(self, p: &[f32], out: &mut [f32], anchor: Anchor) {
         assert_eq!(p.len(), out.len(), "logits_from_probs: length mismatch");
         let (src, dst, n) = (p.as_ptr(), out.as_mut_ptr(), p.len());
-        self.simd().vectorize(Logits {
+        self.simd().run(Logits {
             src,
             dst,
             n,
             anchor,
         });
-    }
-
-    /// `output = softmax(Σ_k α_k x_k)`: one pass over the terms computes the
-    /// combination into `output` (tracking its max), then the softmax runs
-    /// in place. Every term must have `output.len()` elements.
-    #[inline]
-    pub fn softmax_of_combination(self, terms: &[(f32, &[f32])], output: &mut [f32]) {
-        assert!(
-            terms.iter().all(|t| t.1.len() == output.len()),
-            "term length mismatch"
-        );
-        let (dst, n) = (output.as_mut_ptr(), output.len());
-        self.simd().vectorize(Combination { terms, dst, n });
     }
 
     /// `output = 1 / (1 + e^(−input))`, stably: `e^(−|z|)` never overflows,
@@ -140,76 +85,7 @@ impl<S: Simd> Kernel<S> {
     pub fn sigmoid(self, input: &[f32], output: &mut [f32]) {
         assert_eq!(input.len(), output.len(), "sigmoid: length mismatch");
         let (src, dst, n) = (input.as_ptr(), output.as_mut_ptr(), input.len());
-        self.simd().vectorize(Sigmoid { src, dst, n });
-    }
-}
-
-/// `softmax(α·x)` per row; pointers valid for `len`, `row_len` divides `len`.
-struct ScaledRows {
-    src: *const f32,
-    dst: *mut f32,
-    len: usize,
-    row_len: usize,
-    alpha: f32,
-}
-
-impl WithSimd for ScaledRows {
-    type Output = ();
-
-    #[inline(always)]
-    fn with_simd<S: Simd>(self, s: S) {
-        let (n, alpha) = (self.row_len, self.alpha);
-        let mut start = 0;
-        while start < self.len {
-            // SAFETY: the row `start..start + n` lies inside both buffers.
-            unsafe { scaled_row(s, self.src.add(start), self.dst.add(start), n, alpha) };
-            start += n;
-        }
-    }
-}
-
-/// `softmax(α·x)` of one row, computed as `e^((x−m)·α)` with `m` the max
-/// (`α > 0`) or min (`α < 0`), so every exponent is `≤ 0`.
-#[inline(always)]
-unsafe fn scaled_row<S: Simd>(s: S, src: *const f32, dst: *mut f32, n: usize, alpha: f32) {
-    // SAFETY (whole body): `src`/`dst` valid for `n`, equal or disjoint.
-    unsafe {
-        if alpha == 1.0 {
-            return softmax_row(s, src, dst, n);
-        }
-        // The limits need an explicit NaN scan; the finite path gets it free
-        // from the exp-sum (a NaN input makes the total NaN).
-        if alpha.is_nan() || (!alpha.is_normal() && any_nan(src, n)) {
-            return fill(dst, n, f32::NAN);
-        }
-        if alpha == 0.0 {
-            return fill(dst, n, (1.0 / n as f64) as f32);
-        }
-        let neg = alpha < 0.0;
-        let m = if neg {
-            extreme_pass::<S, true>(s, src, n)
-        } else {
-            extreme_pass::<S, false>(s, src, n)
-        };
-        // The infinity that dominates this direction, and the one that masks.
-        let (dominant, masked) = if neg {
-            (f32::NEG_INFINITY, f32::INFINITY)
-        } else {
-            (f32::INFINITY, f32::NEG_INFINITY)
-        };
-        if alpha.is_infinite() {
-            // The limit: the tied extremes share the mass, unless the row is masked.
-            if m == masked {
-                fill(dst, n, 0.0)
-            } else {
-                share::<false>(src, dst, n, m)
-            }
-        } else if m.is_finite() {
-            let total = exp_sum_pass::<S, true, true, false>(s, src, dst, n, m, alpha);
-            finish_softmax(s, dst, n, total);
-        } else {
-            nonfinite_row::<false>(src, dst, n, m, dominant);
-        }
+        self.simd().run(Sigmoid { src, dst, n });
     }
 }
 
@@ -221,11 +97,11 @@ struct Backward {
     n: usize,
 }
 
-impl WithSimd for Backward {
+impl Kern for Backward {
     type Output = ();
 
     #[inline(always)]
-    fn with_simd<S: Simd>(self, s: S) {
+    fn run<S: Isa>(self, s: S) {
         let (y, dy) = (self.y, self.dy);
         // SAFETY: indices from `blocked_sum`/`map2` stay inside `n`.
         unsafe {
@@ -237,8 +113,8 @@ impl WithSimd for Backward {
                 #[inline(always)]
                 |i, r| {
                     s.mul_f32s(
-                        load_tail(s, y.add(i), r, 0.0),
-                        load_tail(s, dy.add(i), r, 0.0),
+                        s.load_tail(y.add(i), r, 0.0),
+                        s.load_tail(dy.add(i), r, 0.0),
                     )
                 },
             );
@@ -263,11 +139,11 @@ struct Jacobian {
     n: usize,
 }
 
-impl WithSimd for Jacobian {
+impl Kern for Jacobian {
     type Output = ();
 
     #[inline(always)]
-    fn with_simd<S: Simd>(self, s: S) {
+    fn run<S: Isa>(self, s: S) {
         let (y, n) = (self.y, self.n);
         for i in 0..n {
             // SAFETY: row `i` of `out` is `out[i·n .. i·n + n]`, inside `n·n`.
@@ -296,11 +172,11 @@ struct ScanProbs {
     n: usize,
 }
 
-impl WithSimd for ScanProbs {
+impl Kern for ScanProbs {
     type Output = ProbScan;
 
     #[inline(always)]
-    fn with_simd<S: Simd>(self, s: S) -> ProbScan {
+    fn run<S: Isa>(self, s: S) -> ProbScan {
         let (p, n, l) = (self.p, self.n, S::F32_LANES);
         let zero = s.splat_f32s(0.0);
         // A lane is valid iff 0 ≤ p < +∞ (false for NaN); count in f32 lanes
@@ -317,7 +193,7 @@ impl WithSimd for ScanProbs {
                 i += l;
             }
             if i < n {
-                let (b, z) = prob_flags(s, load_tail(s, p.add(i), n - i, 0.5), tail_mask(s, n - i));
+                let (b, z) = prob_flags(s, s.load_tail(p.add(i), n - i, 0.5), tail_mask(s, n - i));
                 bad = s.max_f32s(bad, b);
                 zeros = s.max_f32s(zeros, z);
             }
@@ -332,7 +208,7 @@ impl WithSimd for ScanProbs {
 /// Per lane, 1.0 where an active lane is invalid (not `0 ≤ p < +∞`, so NaN
 /// too) and 1.0 where it is zero; reduced later with a max.
 #[inline(always)]
-fn prob_flags<S: Simd>(s: S, v: S::f32s, active: S::m32s) -> (S::f32s, S::f32s) {
+fn prob_flags<S: Isa>(s: S, v: S::f32s, active: S::m32s) -> (S::f32s, S::f32s) {
     let (zero, one) = (s.splat_f32s(0.0), s.splat_f32s(1.0));
     let ok = s.and_m32s(
         s.greater_than_or_equal_f32s(v, zero),
@@ -354,11 +230,11 @@ struct Logits {
     anchor: Anchor,
 }
 
-impl WithSimd for Logits {
+impl Kern for Logits {
     type Output = ();
 
     #[inline(always)]
-    fn with_simd<S: Simd>(self, s: S) {
+    fn run<S: Isa>(self, s: S) {
         let (src, dst, n) = (self.src, self.dst, self.n);
         // SAFETY: indices from `blocked_sum`/`map1` stay inside `n`; each
         // element is read before it is written; `k < n` checked by the caller
@@ -385,8 +261,8 @@ impl WithSimd for Logits {
                         },
                         #[inline(always)]
                         |i, r| {
-                            let v = ln(s, load_tail(s, src.add(i), r, 1.0));
-                            store_tail(s, dst.add(i), r, v);
+                            let v = ln(s, s.load_tail(src.add(i), r, 1.0));
+                            s.store_tail(dst.add(i), r, v);
                             v
                         },
                     );
@@ -414,54 +290,6 @@ impl WithSimd for Logits {
     }
 }
 
-/// `softmax(Σ α_k x_k)` into `dst` (valid for `n`; every term has `n` elements).
-struct Combination<'a> {
-    terms: &'a [(f32, &'a [f32])],
-    dst: *mut f32,
-    n: usize,
-}
-
-impl WithSimd for Combination<'_> {
-    type Output = ();
-
-    #[inline(always)]
-    fn with_simd<S: Simd>(self, s: S) {
-        let (terms, dst, n, l) = (self.terms, self.dst, self.n, S::F32_LANES);
-        if n == 0 {
-            return;
-        }
-        let ninf = s.splat_f32s(f32::NEG_INFINITY);
-        let mut mx = ninf;
-        let mut i = 0;
-        // SAFETY: every term and `dst` hold `n` floats; indices stay below `n`.
-        unsafe {
-            while i + l <= n {
-                let mut z = s.splat_f32s(0.0);
-                for &(a, x) in terms {
-                    z = s.mul_add_e_f32s(s.splat_f32s(a), load::<S>(x.as_ptr().add(i)), z);
-                }
-                store::<S>(dst.add(i), z);
-                mx = s.max_f32s(mx, z);
-                i += l;
-            }
-            if i < n {
-                let r = n - i;
-                let mut z = s.splat_f32s(0.0);
-                for &(a, x) in terms {
-                    z = s.mul_add_e_f32s(
-                        s.splat_f32s(a),
-                        load_tail(s, x.as_ptr().add(i), r, 0.0),
-                        z,
-                    );
-                }
-                store_tail(s, dst.add(i), r, z);
-                mx = s.max_f32s(mx, s.select_f32s(tail_mask(s, r), z, ninf));
-            }
-            softmax_row_with_max(s, dst, dst, n, s.reduce_max_f32s(mx));
-        }
-    }
-}
-
 /// `dst = σ(src)`; valid for `n`, equal or disjoint.
 struct Sigmoid {
     src: *const f32,
@@ -469,11 +297,11 @@ struct Sigmoid {
     n: usize,
 }
 
-impl WithSimd for Sigmoid {
+impl Kern for Sigmoid {
     type Output = ();
 
     #[inline(always)]
-    fn with_simd<S: Simd>(self, s: S) {
+    fn run<S: Isa>(self, s: S) {
         // SAFETY: the caller's contract (valid for `n`, equal or disjoint).
         unsafe {
             map1(
@@ -491,9 +319,216 @@ impl WithSimd for Sigmoid {
 /// `σ(z)` per lane: `t = e^(−|z|) ∈ [0, 1]`, then `1/(1+t)` for `z ≥ 0` and
 /// `t/(1+t)` below, so nothing overflows and `±∞` give exactly `1`/`0`.
 #[inline(always)]
-fn sigmoid_vec<S: Simd>(s: S, z: S::f32s) -> S::f32s {
+fn sigmoid_vec<S: Isa>(s: S, z: S::f32s) -> S::f32s {
     let (one, zero) = (s.splat_f32s(1.0), s.splat_f32s(0.0));
-    let t = exp_nonpos(s, s.neg_f32s(s.abs_f32s(z)));
+    let t = s.exp_nonpos::<false>(s.neg_f32s(s.abs_f32s(z)));
     let r = s.div_f32s(one, s.add_f32s(one, t));
     s.select_f32s(s.greater_than_or_equal_f32s(z, zero), r, s.mul_f32s(t, r))
+}
+
+/// `Σ f` over `n` elements (signed terms: a dot product, a mean), where
+/// `full(i)` gives the vector at element `i` and `tail(i, rem)` the last
+/// partial vector with inactive lanes `0`. Four f32 accumulators take at
+/// most 16 additions per lane, then the block goes into an f64 total, so
+/// the error does not grow with `n`.
+#[inline(always)]
+fn blocked_sum<S: Isa>(
+    s: S,
+    n: usize,
+    mut full: impl FnMut(usize) -> S::f32s,
+    mut tail: impl FnMut(usize, usize) -> S::f32s,
+) -> f64 {
+    const BLOCK_VECTORS: usize = 64;
+    let l = S::F32_LANES;
+    let zero = s.splat_f32s(0.0);
+    let n_vec = n - n % l;
+    let mut total = 0.0f64;
+    let mut i = 0;
+    while i < n_vec {
+        let end = n_vec.min(i + BLOCK_VECTORS * l);
+        let mut a = [zero; 4];
+        while i + 4 * l <= end {
+            a[0] = s.add_f32s(a[0], full(i));
+            a[1] = s.add_f32s(a[1], full(i + l));
+            a[2] = s.add_f32s(a[2], full(i + 2 * l));
+            a[3] = s.add_f32s(a[3], full(i + 3 * l));
+            i += 4 * l;
+        }
+        while i < end {
+            a[0] = s.add_f32s(a[0], full(i));
+            i += l;
+        }
+        let v = s.add_f32s(s.add_f32s(a[0], a[1]), s.add_f32s(a[2], a[3]));
+        total += s.reduce_sum_f32s(v) as f64;
+    }
+    if i < n {
+        total += s.reduce_sum_f32s(tail(i, n - i)) as f64;
+    }
+    total
+}
+
+/// `dst = f(src)` elementwise over `n` floats.
+///
+/// # Safety
+/// `src`/`dst` valid for `n` reads/writes, equal or disjoint.
+#[inline(always)]
+unsafe fn map1<S: Isa>(
+    s: S,
+    src: *const f32,
+    dst: *mut f32,
+    n: usize,
+    f: impl Fn(S::f32s) -> S::f32s,
+) {
+    let l = S::F32_LANES;
+    let mut i = 0;
+    // SAFETY (all accesses): indices stay below `n`; each element is read
+    // before it is written.
+    unsafe {
+        while i + l <= n {
+            store::<S>(dst.add(i), f(load::<S>(src.add(i))));
+            i += l;
+        }
+        if i < n {
+            let v = f(s.load_tail(src.add(i), n - i, 0.0));
+            s.store_tail(dst.add(i), n - i, v);
+        }
+    }
+}
+
+/// `dst = f(a, b)` elementwise over `n` floats.
+///
+/// # Safety
+/// All three valid for `n`, `dst` disjoint from `a` and `b`.
+#[inline(always)]
+unsafe fn map2<S: Isa>(
+    s: S,
+    a: *const f32,
+    b: *const f32,
+    dst: *mut f32,
+    n: usize,
+    f: impl Fn(S::f32s, S::f32s) -> S::f32s,
+) {
+    let l = S::F32_LANES;
+    let mut i = 0;
+    // SAFETY (all accesses): indices stay below `n`.
+    unsafe {
+        while i + l <= n {
+            store::<S>(dst.add(i), f(load::<S>(a.add(i)), load::<S>(b.add(i))));
+            i += l;
+        }
+        if i < n {
+            let r = n - i;
+            let v = f(s.load_tail(a.add(i), r, 0.0), s.load_tail(b.add(i), r, 0.0));
+            s.store_tail(dst.add(i), r, v);
+        }
+    }
+}
+
+/// The lanes `0..rem` as a mask.
+#[inline(always)]
+fn tail_mask<S: Isa>(s: S, rem: usize) -> S::m32s {
+    s.mask_between_m32s(0, rem as u32).mask()
+}
+
+/// Writes `v` to `n` floats at `dst`.
+///
+/// # Safety
+/// `dst` valid for `n` writes.
+unsafe fn fill(dst: *mut f32, n: usize, v: f32) {
+    for i in 0..n {
+        // SAFETY: the caller's contract.
+        unsafe { *dst.add(i) = v };
+    }
+}
+
+/// `softmax(α·x)` of one row for `α` NaN, 0 or `±∞` (scalar; exact): NaN
+/// α or a NaN entry with `α = 0` → NaN; `α = 0` → uniform `1/n`; `α = ±∞`
+/// → the entries equal to the max (min for `−∞`) share the mass, unless
+/// every entry is the opposite infinity (fully masked: zeros).
+pub(crate) fn scaled_limit(x: &[f32], y: &mut [f32], alpha: f32) {
+    let n = x.len();
+    if alpha.is_nan() || x.iter().any(|v| v.is_nan()) {
+        return y.fill(f32::NAN);
+    }
+    if alpha == 0.0 {
+        return y.fill((1.0 / n as f64) as f32);
+    }
+    let (neg, masked) = (
+        alpha < 0.0,
+        if alpha < 0.0 {
+            f32::INFINITY
+        } else {
+            f32::NEG_INFINITY
+        },
+    );
+    let m = x
+        .iter()
+        .copied()
+        .fold(masked, |a, v| if neg { a.min(v) } else { a.max(v) });
+    if m == masked {
+        return y.fill(0.0);
+    }
+    let k = x.iter().filter(|&&v| v == m).count() as f64;
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y = if x == m { (1.0 / k) as f32 } else { 0.0 };
+    }
+}
+
+/// `a + b` as an exact double-double `(hi, lo)` (Knuth's TwoSum).
+#[inline(always)]
+fn two_sum(a: f64, b: f64) -> (f64, f64) {
+    let s = a + b;
+    let bb = s - a;
+    (s, (a - (s - bb)) + (b - bb))
+}
+
+/// `z = Σ_k α_k·x_k[i]` in double-double: each product is exact in f64
+/// (24 × 24 bits), their sum carried to ~2^-106 (not rounded to f64 at
+/// each step); `(±∞ or NaN, 0)` where a product is not finite.
+#[inline(always)]
+fn combination_at(terms: &[(f32, &[f32])], i: usize) -> (f64, f64) {
+    let (mut hi, mut lo) = (0.0f64, 0.0f64);
+    for &(a, x) in terms {
+        let (s, e) = two_sum(hi, a as f64 * x[i] as f64);
+        (hi, lo) = (s, lo + e);
+    }
+    if !hi.is_finite() {
+        return (hi, 0.0);
+    }
+    let s = hi + lo;
+    (s, lo - (s - hi))
+}
+
+/// The keys of `softmax_of_combination` into `out`: `fl32(z_i − max z)`
+/// for a finite max (the subtraction in double-double, one rounding to
+/// f32; for one term `(1, x)` this is exactly `fl32(x_i − max x)`, so the
+/// softmax that follows gives `softmax(x)`'s bits). A `+∞` max: `+∞` where
+/// `z_i = +∞`, `−∞` elsewhere (NaN stays NaN); a `−∞` max (every `z_i =
+/// −∞`): all `−∞`.
+pub(crate) fn combination_keys(terms: &[(f32, &[f32])], out: &mut [f32]) {
+    let n = out.len();
+    let mut m = (f64::NEG_INFINITY, 0.0);
+    for i in 0..n {
+        let z = combination_at(terms, i);
+        if z.0 > m.0 || (z.0 == m.0 && z.1 > m.1) {
+            m = z;
+        }
+    }
+    for (i, y) in out.iter_mut().enumerate() {
+        let z = combination_at(terms, i);
+        *y = if z.0.is_nan() {
+            f32::NAN
+        } else if m.0 == f64::INFINITY {
+            if z.0 == m.0 {
+                f32::INFINITY
+            } else {
+                f32::NEG_INFINITY
+            }
+        } else if !z.0.is_finite() {
+            f32::NEG_INFINITY
+        } else {
+            let (h, e) = two_sum(z.0, -m.0);
+            (h + (e + (z.1 - m.1))) as f32
+        };
+    }
 }

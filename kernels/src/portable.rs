@@ -1,8 +1,9 @@
-//! Portable multi-lane instantiations (pulp's `Scalar128b`, `Scalar256b`,
-//! `Scalar512b`: 4, 8 and 16 lanes of plain Rust). They run everywhere and
-//! follow the same lane counts and tail masks as NEON, AVX2 and AVX-512, so
+//! Portable kernels: [`scalar`] (the scalar backend, one lane) and the
+//! emulated multi-lane ones (pulp's `Scalar128b`, `Scalar256b`,
+//! `Scalar512b`: 4, 8 and 16 lanes of plain Rust), which run everywhere and
+//! make NEON's, AVX2's and AVX-512's choices (`crate::isa::portable`), so
 //! tests can exercise that logic on a CPU that lacks the instruction set.
-//! Not fast; not a production backend.
+//! The emulated ones are not fast; not a production backend.
 //!
 //! With the `dyn` feature, `DynKernel` and `lanes16_dyn` give the
 //! 16-lane kernel behind a trait object whose code is generated once, in
@@ -17,7 +18,13 @@
 //! runs under qemu-aarch64).
 
 use crate::Kernel;
-use pulp::{Scalar128b, Scalar256b, Scalar512b};
+use pulp::{Scalar, Scalar128b, Scalar256b, Scalar512b};
+
+/// One lane: the scalar backend.
+#[inline]
+pub fn scalar() -> Kernel<Scalar> {
+    Kernel::from_simd(Scalar::new())
+}
 
 /// 4 portable lanes (NEON's shape).
 #[inline]
@@ -42,8 +49,9 @@ pub use self::dyn_kernel::{DynKernel, lanes16_dyn};
 
 #[cfg(feature = "dyn")]
 mod dyn_kernel {
+    use crate::isa::Isa;
     use crate::{Anchor, Kernel};
-    use pulp::{Scalar512b, Simd};
+    use pulp::Scalar512b;
 
     /// Every [`Kernel`] entry point, object-safe; the methods are the
     /// kernel's own (same names, same panics on mismatched lengths).
@@ -83,7 +91,7 @@ mod dyn_kernel {
         fn sigmoid(&self, input: &[f32], output: &mut [f32]);
     }
 
-    impl<S: Simd + Sync> DynKernel for Kernel<S> {
+    impl<S: Isa + Sync> DynKernel for Kernel<S> {
         fn lanes(&self) -> usize {
             Self::LANES
         }

@@ -1,0 +1,339 @@
+//! Instruction sets as capabilities: the [`Isa`] trait, which every SIMD
+//! token the kernels run on implements, and [`Kern`], a kernel body
+//! generic over it.
+//!
+//! The algorithms (`crate::regime`) are written once against pulp's
+//! [`Simd`] plus this trait. Where instruction sets differ, in how fast a
+//! step is or in which step exists at all, the difference is a constant or
+//! a method here, with a portable default, overridden in the instruction
+//! set's own module: `avx2` (pulp `V3`), `avx512` (`V4`), `neon`,
+//! [`portable`] (pulp's `Scalar`, and the emulated 4/8/16-lane types that
+//! state the NEON, AVX2 and AVX-512 choices so that the tests run that lane
+//! logic on any CPU). Shared code never asks which instruction set it runs
+//! on; it asks what the instruction set can do.
+//!
+//! | capability | default | overridden by |
+//! |---|---|---|
+//! | [`Isa::exp_nonpos`], [`Isa::exp_tiny`] | degree-6 polynomial ([`crate::exp`]) | AVX2, AVX-512 table schemes |
+//! | [`Isa::exp_diff`] | `exp(diff(key, m))` | AVX2 (`m − key`, its subtraction reads memory) |
+//! | [`Isa::fold_f64`] | lane by lane | AVX2, AVX-512 (whole-vector conversion) |
+//! | [`Isa::load_tail`], [`Isa::store_tail`] | pulp's masked moves | AVX-512 (mask registers, no trampoline) |
+//! | [`Isa::store_stream`], [`Isa::HAS_STREAM`] | plain store | AVX2, AVX-512 (`vmovntps`) |
+//! | [`Isa::prefetch`], [`Isa::prefetch_w`] | nothing | AVX2, AVX-512 |
+//! | [`Isa::all_lanes`], [`Isa::rows_all_lanes`] | rotate-by-half butterflies | AVX2 (in-lane shuffles), AVX-512 (four rows share their shuffles) |
+//! | [`Isa::SWEEP_PAIRS`] | 1 | AVX2, AVX-512, 16 portable lanes: 4 |
+//! | [`Isa::FUSED_SWEEP`] | yes | AVX2: no (16 registers) |
+//! | [`Isa::TRACK_MIN`] | yes | AVX-512, 16 portable lanes: no (the flush is one compare) |
+//! | [`Isa::PIPELINE_SHORT`] | no | AVX-512, 16 portable lanes |
+//! | [`Isa::NARROW_MAX`], [`Isa::Narrow`] | none | AVX-512 → AVX2, 16 → 8 portable lanes |
+//! | [`Isa::STORE_AHEAD`] | 0 | AVX-512 (`prefetchw`) |
+//! | [`Isa::late_pairs`] | none (0 pairs) | AVX2 (the `asm!` loop) |
+
+use crate::stage::Source;
+use pulp::{Simd, WithSimd};
+
+pub mod portable;
+
+#[cfg(target_arch = "x86_64")]
+pub mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod avx512;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod late_asm;
+
+#[cfg(target_arch = "aarch64")]
+pub mod neon;
+
+/// A kernel body generic over the instruction set: [`Isa::run`] calls
+/// [`Kern::run`] inside the instruction set's `#[target_feature]` context,
+/// where everything the body calls inline is compiled for that ISA.
+pub trait Kern {
+    /// What the body returns.
+    type Output;
+    /// The body, for instruction set `S`.
+    fn run<S: Isa>(self, s: S) -> Self::Output;
+}
+
+/// Runs a [`Kern`] through pulp's `WithSimd`: pulp's `vectorize` calls
+/// `with_simd` with the token it was called on, which is `I` itself.
+struct Adapt<I, K>(I, K);
+
+impl<I: Isa, K: Kern> WithSimd for Adapt<I, K> {
+    type Output = K::Output;
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) -> K::Output {
+        self.1.run(self.0)
+    }
+}
+
+/// What an instruction set can do, beyond pulp's [`Simd`]: the constants
+/// and methods the shared algorithms consult (see the module table).
+/// Every method is `#[inline(always)]` in every implementation, so that it
+/// compiles into its caller's target-feature context.
+pub trait Isa: Simd {
+    /// Short name, as in [`crate::Kernel::name`].
+    const NAME: &'static str;
+
+    /// Pairs of vectors per iteration of the batch sweep's inner loop
+    /// (1 or 4): more pairs amortize the loop's pointer updates and the
+    /// Fast2Sum accumulator's register moves, at some build time.
+    const SWEEP_PAIRS: usize = 1;
+
+    /// Whether the batch sweep also takes the next row's range and
+    /// finishes the previous row inside its exp loop. Needs registers for
+    /// the exp's constants, two accumulators and two more streams: false
+    /// where 16 registers spill (AVX2), which then runs those two in one
+    /// loop of their own after the exp loop.
+    const FUSED_SWEEP: bool = true;
+
+    /// Whether row ranges track the minimum as well as the maximum, so
+    /// that rows whose every `x − m` is at least `EXP_LO` skip the exp's
+    /// flush to 0. False where the flush is one compare into a mask
+    /// register (AVX-512), as cheap as the `vminps` it would save.
+    const TRACK_MIN: bool = true;
+
+    /// Whether short rows are software-pipelined: the next group's maxima
+    /// reduced before the current group's exps. Needs 32 registers.
+    const PIPELINE_SHORT: bool = false;
+
+    /// Whether [`Isa::store_stream`] is a non-temporal store (out-of-cache
+    /// batches take the streaming form only where it is).
+    const HAS_STREAM: bool = false;
+
+    /// How far ahead of its stores the in-cache batch sweep asks for the
+    /// output's lines in a writable state ([`Isa::prefetch_w`]), in floats;
+    /// 0: not at all.
+    const STORE_AHEAD: usize = 0;
+
+    /// Rows of at most this many floats run on [`Isa::Narrow`] (a vector
+    /// twice as wide as the row would be half padding); 0: never.
+    const NARROW_MAX: usize = 0;
+
+    /// The half-width instruction set for rows of at most
+    /// [`Isa::NARROW_MAX`] floats (`Self` where there is none).
+    type Narrow: Isa;
+
+    /// The [`Isa::Narrow`] token, which this token proves available.
+    fn narrow(self) -> Self::Narrow;
+
+    /// Runs `k` in this instruction set's target-feature context.
+    #[inline(always)]
+    fn run<K: Kern>(self, k: K) -> K::Output {
+        self.vectorize(Adapt(self, k))
+    }
+
+    /// `e^x` for `x ≤ 0` or NaN: exactly 1 at 0, at most 1 below, NaN for
+    /// NaN, `+0` below [`crate::exp::EXP_LO`] (where `e^x < 2^-126`)
+    /// unless `IN_RANGE` promises no such input (the flush is skipped).
+    #[inline(always)]
+    fn exp_nonpos<const IN_RANGE: bool>(self, x: Self::f32s) -> Self::f32s {
+        crate::exp::poly_exp_nonpos::<Self, IN_RANGE>(self, x)
+    }
+
+    /// `e^x` for `x ≤ 0` with the tiny terms kept: lanes with `x <
+    /// EXP_LO` (the mask returned) hold `e^x · 2^64`, a normal number down
+    /// to `x ≈ −131.7` ([`crate::exp::EXP_TINY_LO`]), `+0` below; the other
+    /// lanes are [`Isa::exp_nonpos`]'s. For sums that must keep terms
+    /// below `2^-126` at full precision (log-softmax, logsumexp).
+    #[inline(always)]
+    fn exp_tiny(self, x: Self::f32s) -> (Self::f32s, Self::m32s) {
+        crate::exp::poly_exp_tiny(self, x)
+    }
+
+    /// `e^(diff(key, m))` for a source's key and shifted maximum: the exp
+    /// of every softmax term. The default evaluates `diff` and the exp;
+    /// AVX2 evaluates the negated difference (`m − key`, whose subtraction
+    /// takes `key` straight from memory) and a negated exp, which round
+    /// identically.
+    #[inline(always)]
+    fn exp_diff<Src: Source, const IN_RANGE: bool>(
+        self,
+        src: &Src,
+        key: Self::f32s,
+        sh: Src::Shift<Self>,
+    ) -> Self::f32s {
+        self.exp_nonpos::<IN_RANGE>(src.diff(self, key, sh))
+    }
+
+    /// `Σ_lanes (hi − base) + lo` in f64, for compensated sums' lane pairs
+    /// (`hi − base` is exact for the small integer `base ≤ hi < 2^24`;
+    /// every lane converts exactly, only the f64 additions round).
+    #[inline(always)]
+    fn fold_f64(self, hi: Self::f32s, lo: Self::f32s, base: f32) -> f64 {
+        let h = self.sub_f32s(hi, self.splat_f32s(base));
+        let h: &[f32] = pulp::bytemuck::cast_slice(core::slice::from_ref(&h));
+        let e: &[f32] = pulp::bytemuck::cast_slice(core::slice::from_ref(&lo));
+        h.iter().zip(e).map(|(&h, &e)| h as f64 + e as f64).sum()
+    }
+
+    /// The `rem < F32_LANES` floats at `p` as one vector, the other lanes
+    /// `fill`.
+    ///
+    /// # Safety
+    /// `rem` floats readable at `p`.
+    #[inline(always)]
+    unsafe fn load_tail(self, p: *const f32, rem: usize, fill: f32) -> Self::f32s {
+        // A plain mask: pulp's `mask_between` carries jumps to per-length
+        // load routines, which a mask built once per row does not need.
+        let mask = pulp::MemMask::new(self.mask_between_m32s(0, rem as u32).mask());
+        // SAFETY: the masked load touches only the `rem` active lanes.
+        let v = unsafe { self.mask_load_ptr_f32s(mask, p) };
+        self.select_f32s(mask.mask(), v, self.splat_f32s(fill))
+    }
+
+    /// Stores the first `rem < F32_LANES` lanes of `v` at `p`.
+    ///
+    /// # Safety
+    /// `rem` floats writable at `p`.
+    #[inline(always)]
+    unsafe fn store_tail(self, p: *mut f32, rem: usize, v: Self::f32s) {
+        let mask = pulp::MemMask::new(self.mask_between_m32s(0, rem as u32).mask());
+        // SAFETY: the masked store writes only the `rem` active lanes.
+        unsafe { self.mask_store_ptr_f32s(mask, p, v) }
+    }
+
+    /// One vector at `p`, non-temporally where [`Isa::HAS_STREAM`]; order
+    /// such stores before later ones with [`Isa::stream_fence`].
+    ///
+    /// # Safety
+    /// One vector writable at `p`, aligned to `size_of::<Self::f32s>()`.
+    #[inline(always)]
+    unsafe fn store_stream(self, p: *mut f32, v: Self::f32s) {
+        // SAFETY: the caller's contract.
+        unsafe { store::<Self>(p, v) }
+    }
+
+    /// Orders earlier [`Isa::store_stream`]s before every later store.
+    #[inline(always)]
+    fn stream_fence(self) {}
+
+    /// Asks for the cache line holding `p` (a hint: never faults).
+    #[inline(always)]
+    fn prefetch(self, p: *const f32) {
+        let _ = p;
+    }
+
+    /// Asks for the cache line holding `p` in a writable state (a hint).
+    #[inline(always)]
+    fn prefetch_w(self, p: *mut f32) {
+        let _ = p;
+    }
+
+    /// `op` over all lanes of `v`, the result in every lane: a butterfly
+    /// whose lanes all combine the same pairs, so they hold identical bits.
+    #[inline(always)]
+    fn all_lanes(
+        self,
+        v: Self::f32s,
+        op: impl Fn(Self::f32s, Self::f32s) -> Self::f32s,
+    ) -> Self::f32s {
+        let mut v = v;
+        let mut k = Self::F32_LANES / 2;
+        while k > 0 {
+            v = op(v, self.rotate_right_f32s(v, k));
+            k /= 2;
+        }
+        v
+    }
+
+    /// `fin(op over all lanes of v[r])` in every lane of `out[r]`, the
+    /// butterfly of [`Isa::all_lanes`] per row (an implementation may share
+    /// work across rows, with the same pairs, so the same bits); and
+    /// `packed`, vectors in which every row's result shows in some lane,
+    /// every `stride`-th of them distinct ([`Isa::any_nan_lane`] reads
+    /// them).
+    #[inline(always)]
+    #[allow(clippy::type_complexity)]
+    fn rows_all_lanes<const R: usize>(
+        self,
+        v: [Self::f32s; R],
+        op: impl Fn(Self::f32s, Self::f32s) -> Self::f32s,
+        fin: impl Fn(Self::f32s) -> Self::f32s,
+    ) -> ([Self::f32s; R], [Self::f32s; R], usize) {
+        // (An index loop: `array::map` is not inlined into the caller's
+        // target-feature function, and the butterflies became calls.)
+        let mut out = v;
+        for r in 0..R {
+            out[r] = fin(self.all_lanes(v[r], &op));
+        }
+        (out, out, 1)
+    }
+
+    /// Whether some lane of `v` is NaN, for [`Isa::rows_all_lanes`]'
+    /// `packed` vectors (where every lane of a butterfly is the same, lane
+    /// 0 tells).
+    #[inline(always)]
+    fn any_nan_lane(self, v: Self::f32s) -> bool {
+        first_lane::<Self>(v).is_nan()
+    }
+
+    /// A hand-written form of the streaming batch's long-row loop
+    /// (`crate::regime::pipeline`), for plain f32 rows and the softmax
+    /// output: runs as many of `pairs` as it takes and returns that count
+    /// (0 by default: the generic loop runs them).
+    ///
+    /// # Safety
+    /// As `crate::regime::pipeline::LatePairs::run`.
+    #[inline(always)]
+    unsafe fn late_pairs(self, job: &mut LatePairs<Self>) -> usize {
+        let _ = job;
+        0
+    }
+}
+
+/// The work of the streaming batch's long-row loop over `pairs` pairs of
+/// vectors from element `i` of row `x` (see `crate::regime::pipeline`):
+/// `e^(x − m)` summed into the Fast2Sum pair `(h, err)`, the range of
+/// `next` into `(hi, lo)`, and the late row's output `e^(lx − lm) · c`
+/// streamed to `ly`; `in_range`: both rows skip the exp's flush.
+#[allow(missing_docs)]
+#[derive(Clone, Copy)]
+pub struct LatePairs<S: Simd> {
+    pub x: *const f32,
+    pub next: *const f32,
+    pub lx: *const f32,
+    pub ly: *mut f32,
+    pub pairs: usize,
+    pub m: S::f32s,
+    pub lm: S::f32s,
+    pub c: S::f32s,
+    pub h: S::f32s,
+    pub err: S::f32s,
+    pub hi: S::f32s,
+    pub lo: S::f32s,
+    pub in_range: bool,
+}
+
+/// One vector from `p`.
+///
+/// # Safety
+/// `F32_LANES` floats readable at `p`.
+#[inline(always)]
+pub(crate) unsafe fn load<S: Simd>(p: *const f32) -> S::f32s {
+    // SAFETY: the caller's contract.
+    unsafe { (p as *const S::f32s).read_unaligned() }
+}
+
+/// One vector to `p`.
+///
+/// # Safety
+/// `F32_LANES` floats writable at `p`.
+#[inline(always)]
+pub(crate) unsafe fn store<S: Simd>(p: *mut f32, v: S::f32s) {
+    // SAFETY: the caller's contract.
+    unsafe { (p as *mut S::f32s).write_unaligned(v) }
+}
+
+/// Lane 0 of `v`.
+#[inline(always)]
+pub(crate) fn first_lane<S: Simd>(v: S::f32s) -> f32 {
+    pulp::bytemuck::cast_slice::<S::f32s, f32>(core::slice::from_ref(&v))[0]
+}
+
+/// Reinterprets a vector as another plain-data type of the same size (one
+/// register seen through two type names: pulp's and `core::arch`'s).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn cast<A: pulp::bytemuck::Pod, B: pulp::bytemuck::Pod>(a: A) -> B {
+    pulp::bytemuck::cast(a)
+}

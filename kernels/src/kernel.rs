@@ -1,0 +1,374 @@
+//! [`Kernel`], the safe handle of one instruction set, and its
+//! softmax-shaped functions: each builds a [`Source`] and a [`Sink`] for
+//! its slices and runs the regime [`plan`] picks, in that regime's own
+//! target-feature function.
+
+use crate::isa::{Isa, Kern};
+use crate::plan::{IsaShape, Regime, STREAM_MIN, plan};
+use crate::regime::two_pass::{self, CHUNK, RowState};
+use crate::regime::{pipeline, short};
+use crate::stage::{F32Rows, Log, Prob, ScaledRows, Sink, Source};
+
+/// The whole kernel family on one instruction set, selected by the token
+/// `S` (pulp's `Scalar`, `V3`, `V4`, `Neon`, or a portable `ScalarNNNb`).
+/// Holding an `S` proves the CPU supports it, so every method is safe.
+/// Methods panic on mismatched lengths; the `simd-softmax` crate checks
+/// its arguments first, so through it they never do.
+///
+/// ```
+/// let k = simd_softmax_kernels::portable::scalar();
+/// let mut y = [0.0f32; 3];
+/// k.softmax(&[1.0, 2.0, 3.0], &mut y);
+/// assert!((y.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Kernel<S: Isa> {
+    simd: S,
+}
+
+impl<S: Isa> Kernel<S> {
+    /// Wraps a SIMD token; the token itself is the proof of CPU support.
+    #[inline]
+    pub const fn from_simd(simd: S) -> Self {
+        Self { simd }
+    }
+
+    /// The SIMD token this kernel runs on.
+    #[inline]
+    pub fn simd(self) -> S {
+        self.simd
+    }
+
+    /// f32 lanes per vector.
+    pub const LANES: usize = S::F32_LANES;
+
+    /// The instruction set's short name.
+    #[inline]
+    pub fn name(self) -> &'static str {
+        S::NAME
+    }
+
+    /// The regime a batch of `len` elements in rows of `row_len` takes.
+    #[inline]
+    pub fn plan(self, len: usize, row_len: usize) -> Regime {
+        plan(IsaShape::of::<S>(), len, row_len)
+    }
+
+    /// `output = softmax(input)`.
+    #[inline]
+    pub fn softmax(self, input: &[f32], output: &mut [f32]) {
+        self.softmax_rows(input, output, input.len().max(1));
+    }
+
+    /// `data = softmax(data)`.
+    #[inline]
+    pub fn softmax_in_place(self, data: &mut [f32]) {
+        self.softmax_rows_in_place(data, data.len().max(1));
+    }
+
+    /// `output = log_softmax(input)`.
+    #[inline]
+    pub fn log_softmax(self, input: &[f32], output: &mut [f32]) {
+        self.log_softmax_rows(input, output, input.len().max(1));
+    }
+
+    /// `data = log_softmax(data)`.
+    #[inline]
+    pub fn log_softmax_in_place(self, data: &mut [f32]) {
+        self.log_softmax_rows_in_place(data, data.len().max(1));
+    }
+
+    /// Softmax of each `row_len`-long row of `input` into `output`.
+    #[inline]
+    pub fn softmax_rows(self, input: &[f32], output: &mut [f32], row_len: usize) {
+        check(input.len(), output.len(), row_len);
+        let (x, y, n) = (input.as_ptr(), output.as_mut_ptr(), input.len());
+        self.batch(F32Rows::new(x), Prob::new(y), n, row_len);
+    }
+
+    /// Softmax of each `row_len`-long row of `data`, in place.
+    #[inline]
+    pub fn softmax_rows_in_place(self, data: &mut [f32], row_len: usize) {
+        check(data.len(), data.len(), row_len);
+        let (p, n) = (data.as_mut_ptr(), data.len());
+        self.batch(F32Rows::new(p), Prob::new(p), n, row_len);
+    }
+
+    /// Log-softmax of each `row_len`-long row of `input` into `output`.
+    #[inline]
+    pub fn log_softmax_rows(self, input: &[f32], output: &mut [f32], row_len: usize) {
+        check(input.len(), output.len(), row_len);
+        let (x, y, n) = (input.as_ptr(), output.as_mut_ptr(), input.len());
+        self.batch(F32Rows::new(x), Log::new(y), n, row_len);
+    }
+
+    /// Log-softmax of each `row_len`-long row of `data`, in place.
+    #[inline]
+    pub fn log_softmax_rows_in_place(self, data: &mut [f32], row_len: usize) {
+        check(data.len(), data.len(), row_len);
+        let (p, n) = (data.as_mut_ptr(), data.len());
+        self.batch(F32Rows::new(p), Log::new(p), n, row_len);
+    }
+
+    /// `output = softmax(alpha · input)` with SPEC §1's limits: `α = 0` →
+    /// uniform, `α = ±∞` → shared by the tied maxima (minima), `α < 0` →
+    /// softmin; `α = 1` is exactly [`Kernel::softmax`]. A NaN `alpha`
+    /// gives a NaN row.
+    #[inline]
+    pub fn softmax_scaled(self, input: &[f32], output: &mut [f32], alpha: f32) {
+        self.softmax_scaled_rows(input, output, input.len().max(1), alpha);
+    }
+
+    /// [`Kernel::softmax_scaled`] of each `row_len`-long row.
+    #[inline]
+    pub fn softmax_scaled_rows(
+        self,
+        input: &[f32],
+        output: &mut [f32],
+        row_len: usize,
+        alpha: f32,
+    ) {
+        check(input.len(), output.len(), row_len);
+        if alpha == 1.0 {
+            return self.softmax_rows(input, output, row_len);
+        }
+        if alpha.is_finite() && alpha != 0.0 {
+            let (x, y, n) = (input.as_ptr(), output.as_mut_ptr(), input.len());
+            let src = ScaledRows::new(x, alpha);
+            return self.batch(src, Prob::new(y), n, row_len);
+        }
+        for (x, y) in input.chunks(row_len).zip(output.chunks_mut(row_len)) {
+            crate::family::scaled_limit(x, y, alpha);
+        }
+    }
+
+    /// `output = softmax(Σ_k α_k x_k)`: the combination `z`, minus its max,
+    /// is evaluated once per element in double-double arithmetic (each
+    /// `α_k·x_k` exact, their sum to ~2^-106, no overflow for any f32
+    /// inputs) and rounded once to f32 into `output`, whose softmax then
+    /// runs in place. `&[(1.0, x)]` is exactly [`Kernel::softmax`] of `x`.
+    /// Every term must have `output.len()` elements.
+    #[inline]
+    pub fn softmax_of_combination(self, terms: &[(f32, &[f32])], output: &mut [f32]) {
+        assert!(
+            terms.iter().all(|t| t.1.len() == output.len()),
+            "softmax_of_combination: term length mismatch"
+        );
+        crate::family::combination_keys(terms, output);
+        self.softmax_in_place(output);
+    }
+
+    /// `ln Σ e^x` (`−∞` for an empty slice): the two-pass regime's first
+    /// pass, then `max + ln Σ` in f64.
+    #[inline]
+    pub fn logsumexp(self, input: &[f32]) -> f32 {
+        let st = self.log_state(input);
+        if st.m.is_finite() {
+            (st.m as f64 + st.sum.ln()) as f32
+        } else if st.m.is_nan() || input.iter().any(|x| x.is_nan()) {
+            f32::NAN
+        } else {
+            st.m // +∞ (some +∞ entry) or −∞ (empty or fully masked)
+        }
+    }
+
+    /// The softmax state of `input` (its max, min and `Σ e^(x − max)`),
+    /// the first pass of the two-pass regime: chunk states of
+    /// [`CHUNK`] elements merged left to right.
+    #[inline]
+    pub fn row_state(self, input: &[f32]) -> RowState {
+        self.state::<Prob>(input)
+    }
+
+    /// The state of each [`CHUNK`] of `input` (the last one possibly
+    /// shorter) into `out` (`input.len().div_ceil(CHUNK)` states): merged
+    /// left to right from [`RowState::EMPTY`] they are exactly
+    /// [`Kernel::row_state`], whoever computed them.
+    #[inline]
+    pub fn chunk_states(self, input: &[f32], out: &mut [RowState]) {
+        assert_eq!(
+            out.len(),
+            input.len().div_ceil(CHUNK),
+            "chunk_states: one state per chunk"
+        );
+        for (x, st) in input.chunks(CHUNK).zip(out) {
+            *st = self.row_state(x);
+        }
+    }
+
+    /// Softmax results of a piece of a row whose whole [`RowState`] is
+    /// `st` (finite max): `output = e^(input − st.m) / st.sum`, each
+    /// element exactly as the two-pass regime writes it; `stream`: with
+    /// non-temporal stores.
+    #[inline]
+    pub fn softmax_piece(self, input: &[f32], output: &mut [f32], st: RowState, stream: bool) {
+        check(input.len(), output.len(), input.len().max(1));
+        let (x, y, n) = (input.as_ptr(), output.as_mut_ptr(), input.len());
+        self.simd.run(Piece {
+            src: F32Rows::new(x),
+            snk: Prob::new(y),
+            n,
+            st,
+            stream,
+        });
+    }
+
+    /// Whether a row of `row_len` is split by `par_softmax`: rows the
+    /// planner gives to the two-pass regime, whose chunk states make the
+    /// split exact.
+    #[inline]
+    pub fn splits_row(self, row_len: usize) -> bool {
+        self.plan(row_len, row_len) == Regime::TwoPass
+    }
+
+    /// Whether results of a row of `row_len` are written with non-temporal
+    /// stores by the two-pass regime.
+    #[inline]
+    pub fn streams_row(self, row_len: usize) -> bool {
+        row_len >= STREAM_MIN
+    }
+
+    fn log_state(self, input: &[f32]) -> RowState {
+        self.state::<Log>(input)
+    }
+
+    fn state<Snk: Sink>(self, input: &[f32]) -> RowState {
+        let src = F32Rows::new(input.as_ptr());
+        self.simd.run(State::<F32Rows, Snk> {
+            src,
+            n: input.len(),
+            snk: core::marker::PhantomData,
+        })
+    }
+
+    /// Runs `rows·w = len` elements through the planned regime.
+    #[inline]
+    pub(crate) fn batch<Src: Source, Snk: Sink>(self, src: Src, snk: Snk, len: usize, w: usize) {
+        if len > 0 {
+            self.simd.run(Batch {
+                src,
+                snk,
+                rows: len / w,
+                w,
+            });
+        }
+    }
+}
+
+/// Panics unless the buffers match and `row_len` divides them.
+fn check(input: usize, output: usize, row_len: usize) {
+    assert_eq!(input, output, "length mismatch");
+    assert!(
+        row_len > 0 && input % row_len == 0,
+        "row_len must be > 0 and divide the length"
+    );
+}
+
+/// A batch: `rows` rows of `w`, `src` and `snk` valid for them (equal or
+/// disjoint buffers). Only built by [`Kernel`] from slices it checked.
+#[derive(Clone, Copy)]
+pub(crate) struct Batch<Src, Snk> {
+    src: Src,
+    snk: Snk,
+    rows: usize,
+    w: usize,
+}
+
+impl<Src: Source, Snk: Sink> Kern for Batch<Src, Snk> {
+    type Output = ();
+
+    /// Each regime in a target-feature function of its own: one function
+    /// holding them all, each with its exps inlined, takes LLVM minutes per
+    /// instruction set to optimize, and the call costs nothing next to a
+    /// batch.
+    #[inline(always)]
+    fn run<S: Isa>(self, s: S) {
+        match plan(IsaShape::of::<S>(), self.rows * self.w, self.w) {
+            Regime::Short { narrow: true, .. } => s.narrow().run(In::<_, _, SHORT1>(self)),
+            Regime::Short { vectors: 1, .. } => s.run(In::<_, _, SHORT1>(self)),
+            Regime::Short { vectors: 2, .. } => s.run(In::<_, _, SHORT2>(self)),
+            Regime::Short { vectors: 3, .. } => s.run(In::<_, _, SHORT3>(self)),
+            Regime::Short { .. } => s.run(In::<_, _, SHORT4>(self)),
+            Regime::Pipeline => s.run(In::<_, _, PIPELINE>(self)),
+            Regime::Streaming => s.run(In::<_, _, STREAMING>(self)),
+            Regime::TwoPass => s.run(In::<_, _, TWO_PASS>(self)),
+        }
+    }
+}
+
+const SHORT1: u8 = 1;
+const SHORT2: u8 = 2;
+const SHORT3: u8 = 3;
+const SHORT4: u8 = 4;
+const PIPELINE: u8 = 5;
+const STREAMING: u8 = 6;
+const TWO_PASS: u8 = 7;
+
+/// A [`Batch`] in regime `R`.
+struct In<Src, Snk, const R: u8>(Batch<Src, Snk>);
+
+impl<Src: Source, Snk: Sink, const R: u8> Kern for In<Src, Snk, R> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<S: Isa>(self, s: S) {
+        let Batch { src, snk, rows, w } = self.0;
+        let (src, snk) = (&src, &snk);
+        // SAFETY: `Batch`'s contract is every regime's; the short regimes'
+        // `(N − 1)·L < w ≤ N·L` is how the planner picked them. Rows per
+        // short group: as many as keep the group's registers in use.
+        unsafe {
+            match R {
+                SHORT1 => short::rows::<S, Src, Snk, 1, 8>(s, src, snk, rows, w),
+                SHORT2 => short::rows::<S, Src, Snk, 2, 4>(s, src, snk, rows, w),
+                SHORT3 => short::rows::<S, Src, Snk, 3, 2>(s, src, snk, rows, w),
+                SHORT4 => short::rows::<S, Src, Snk, 4, 2>(s, src, snk, rows, w),
+                PIPELINE => pipeline::rows::<S, Src, Snk, false>(s, src, snk, rows, w),
+                STREAMING => pipeline::rows::<S, Src, Snk, true>(s, src, snk, rows, w),
+                _ => two_pass::rows::<S, Src, Snk>(s, src, snk, rows, w),
+            }
+        }
+    }
+}
+
+/// The two-pass state of one row of `n` (`src` valid for it).
+struct State<Src, Snk> {
+    src: Src,
+    n: usize,
+    snk: core::marker::PhantomData<Snk>,
+}
+
+impl<Src: Source, Snk: Sink> Kern for State<Src, Snk> {
+    type Output = RowState;
+
+    #[inline(always)]
+    fn run<S: Isa>(self, s: S) -> RowState {
+        // SAFETY: `src` is valid for `n` (from a slice in `Kernel`).
+        unsafe { two_pass::state::<S, Src, Snk>(s, &self.src, self.src.row(0, self.n), 0, self.n) }
+    }
+}
+
+/// The two-pass results of a piece of `n` (`src`/`snk` valid for it).
+struct Piece<Src, Snk> {
+    src: Src,
+    snk: Snk,
+    n: usize,
+    st: RowState,
+    stream: bool,
+}
+
+impl<Src: Source, Snk: Sink> Kern for Piece<Src, Snk> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<S: Isa>(self, s: S) {
+        let (src, snk) = (&self.src, &self.snk);
+        // SAFETY: `src`/`snk` are valid for `n` (from slices in `Kernel`).
+        unsafe {
+            if self.st.m.is_finite() {
+                let rows = (src.row(0, self.n), snk.row(0, self.n));
+                two_pass::write::<S, Src, Snk>(s, src, snk, rows, 0, self.n, self.st, self.stream);
+            }
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Rows of [`TWO_PASS_MIN`](crate::plan::TWO_PASS_MIN) elements or more
+//! (larger than L2): the row's max and sum in one sweep over memory, then
+//! one output pass, 12 bytes of traffic per element instead of the
+//! pipeline's 20 (whose three sweeps would each go to L3 or DRAM).
+//!
+//! The first pass is the online softmax (Milakov & Gimelshein), blocked
+//! and chunked: each block of [`BLOCK_VECTORS`] vectors (still in L1 for
+//! its second read) gets its range, the running sum is rescaled by
+//! `e^(m_old − m_new)` when the max grows, and the block's terms are
+//! summed against the new max. Each [`CHUNK`] of the row has a
+//! [`RowState`] of its own, merged into the row's left to right: states
+//! depend only on their chunk, so a row split over threads at chunk
+//! boundaries (`par_softmax`) gets the same bits as the row alone.
+//!
+//! The second pass recomputes the exps (cheaper than a third sweep over
+//! memory), with non-temporal stores for rows of
+//! [`STREAM_MIN`](crate::plan::STREAM_MIN) or more.
+
+use super::pipeline::Prefetch;
+use super::{Due, nan_row, range_of, special_row, sweep, tracks_min};
+use crate::isa::Isa;
+use crate::plan::STREAM_MIN;
+use crate::stage::{Sink, Source};
+use crate::sum::{ExpSum, in_exp_range};
+
+/// Vectors per block of the online pass (4 KiB on AVX-512: in L1 for the
+/// block's second read).
+pub const BLOCK_VECTORS: usize = 64;
+
+/// Elements per chunk state: a row's state is its chunks' states merged
+/// left to right, whoever computed them.
+pub const CHUNK: usize = 1 << 16;
+
+/// The mergeable state of (part of) a row: its max key, its min key
+/// (`−∞` where not tracked) and `Σ e^(diff(key, max))`. A non-finite max
+/// (NaN, `+∞`) ends the pass early: the row is special.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RowState {
+    /// The max key (`−∞` for an empty or fully masked part).
+    pub m: f32,
+    /// The min key, `−∞` where the kernel does not track it.
+    pub lo: f32,
+    /// The exp sum against `m`.
+    pub sum: ExpSum,
+}
+
+impl RowState {
+    /// The state of nothing.
+    pub const EMPTY: RowState = RowState {
+        m: f32::NEG_INFINITY,
+        lo: f32::INFINITY,
+        sum: ExpSum::ZERO,
+    };
+
+    /// Whether the max is NaN or `+∞` (the row's results are SPEC §3's
+    /// limits; its sum is meaningless).
+    pub fn special(&self) -> bool {
+        self.m.is_nan() || self.m == f32::INFINITY
+    }
+
+    /// `self` followed by `o` (a special state wins).
+    pub fn merge(self, o: RowState) -> RowState {
+        if self.special() {
+            return self;
+        }
+        if o.special() {
+            return o;
+        }
+        let (m, sum) = self.sum.merge(self.m, o.sum, o.m);
+        RowState {
+            m,
+            lo: self.lo.min(o.lo),
+            sum,
+        }
+    }
+}
+
+/// Rows `0..rows` of width `w`, each on its own.
+///
+/// # Safety
+/// Every row of `src` readable and of `snk` writable over `0..w`; equal or
+/// disjoint buffers.
+#[inline(always)]
+pub(crate) unsafe fn rows<S: Isa, Src: Source, Snk: Sink>(
+    s: S,
+    src: &Src,
+    snk: &Snk,
+    rows: usize,
+    w: usize,
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        for r in 0..rows {
+            let (x, y) = (src.row(r, w), snk.row(r, w));
+            let st = state::<S, Src, Snk>(s, src, x, 0, w);
+            if !st.m.is_finite() {
+                special_row::<Src, Snk>(*src, *snk, x, y, w, st.m);
+            } else if Snk::constant(st.sum).is_nan() {
+                nan_row(*snk, y, w);
+            } else {
+                write::<S, Src, Snk>(s, src, snk, (x, y), 0, w, st, w >= STREAM_MIN);
+            }
+        }
+    }
+}
+
+/// Writes row `x`'s results to `y` over `i0..i0 + n` from the whole row's
+/// (finite) state; `stream`: with non-temporal stores (rows of
+/// [`STREAM_MIN`] or more: the output will not be read from cache).
+///
+/// # Safety
+/// Row `x` of `src` readable and `y` of `snk` writable over `i0..i0 + n`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn write<S: Isa, Src: Source, Snk: Sink>(
+    s: S,
+    src: &Src,
+    snk: &Snk,
+    (x, y): (Src::Row, Snk::Row),
+    i0: usize,
+    n: usize,
+    st: RowState,
+    stream: bool,
+) {
+    let c = Snk::constant(st.sum);
+    let d = Due::<S, Src, Snk>::new(x, y, st.m, c, in_exp_range(src, st.lo, st.m));
+    let park = snk.out(y, 0);
+    // SAFETY: the caller's contract.
+    unsafe {
+        if stream && S::HAS_STREAM {
+            d.write::<true>(s, src, snk, false, park, i0, n);
+            s.stream_fence();
+        } else {
+            d.write::<false>(s, src, snk, false, park, i0, n);
+        }
+    }
+}
+
+/// The state of row `x` over `i0..i0 + n`: its chunks' states (chunks
+/// counted from `i0`) merged left to right.
+///
+/// # Safety
+/// Row `x` readable over `i0..i0 + n`.
+#[inline(always)]
+pub(crate) unsafe fn state<S: Isa, Src: Source, Snk: Sink>(
+    s: S,
+    src: &Src,
+    x: Src::Row,
+    i0: usize,
+    n: usize,
+) -> RowState {
+    let mut st = RowState::EMPTY;
+    let mut i = i0;
+    // SAFETY: each chunk lies inside `i0..i0 + n`.
+    unsafe {
+        while i < i0 + n {
+            let len = CHUNK.min(i0 + n - i);
+            st = st.merge(chunk_state::<S, Src, Snk>(s, src, x, i, len));
+            if st.special() {
+                break;
+            }
+            i += len;
+        }
+    }
+    st
+}
+
+/// The state of one chunk (`i0..i0 + n`, `n ≤ CHUNK`) by the blocked online
+/// pass; the next block is prefetched along each (compute-bound) sum.
+///
+/// # Safety
+/// Row `x` readable over `i0..i0 + n`.
+#[inline(always)]
+unsafe fn chunk_state<S: Isa, Src: Source, Snk: Sink>(
+    s: S,
+    src: &Src,
+    x: Src::Row,
+    i0: usize,
+    n: usize,
+) -> RowState {
+    let block = BLOCK_VECTORS * S::F32_LANES;
+    let track = tracks_min::<S, Snk>();
+    let mut st = RowState::EMPTY;
+    let mut i = i0;
+    // SAFETY: each block lies inside `i0..i0 + n`.
+    unsafe {
+        while i < i0 + n {
+            let len = block.min(i0 + n - i);
+            let (blo, bm) = range_of(s, src, x, i, len, track);
+            if bm.is_nan() || bm == f32::INFINITY {
+                return RowState { m: bm, ..st };
+            }
+            st.lo = st.lo.min(blo);
+            if bm > st.m {
+                st.sum = match st.m {
+                    f32::NEG_INFINITY => ExpSum::ZERO,
+                    m => st.sum.rescale(libm::exp(m as f64 - bm as f64)),
+                };
+                st.m = bm;
+            }
+            if st.m > f32::NEG_INFINITY {
+                let sh = src.shift(s, s.splat_f32s(st.m));
+                let pf = &mut Prefetch {
+                    p: src.addr(x, i + len),
+                };
+                let sum = match in_exp_range(src, blo, st.m) {
+                    true => sweep::<S, Src, Snk::Acc<S>, _, true>(s, src, x, i, len, sh, pf),
+                    false => sweep::<S, Src, Snk::Acc<S>, _, false>(s, src, x, i, len, sh, pf),
+                };
+                st.sum = st.sum + sum;
+            }
+            i += len;
+        }
+    }
+    if !track {
+        st.lo = f32::NEG_INFINITY;
+    }
+    st
+}

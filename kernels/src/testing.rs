@@ -1,0 +1,298 @@
+//! Test support (the `testing` feature; `simd-softmax`'s tests turn it on):
+//! entry points compiled once here, so that each test binary links them
+//! instead of instantiating the regimes again.
+//! - [`Target`]: every instruction set this build has, by name, with a
+//!   test-only input stage ([`Bf16Bits`]: bf16 bit patterns widened to
+//!   f32, an element type of its own) and the scaled stage forced at any
+//!   `α` (the public path takes `α = 1` as plain softmax), each through the
+//!   regime the planner picks.
+//! - [`late_pairs_both`]: the AVX2 `asm!` loop and its intrinsics twin on
+//!   the same inputs.
+
+use crate::isa::{Isa, Kern, load};
+use crate::kernel::Kernel;
+use crate::plan::Regime;
+use crate::stage::{Prob, ScaledRows, Source};
+
+/// bf16 inputs as raw `u16` bit patterns: the keys are the f32 values
+/// whose upper halves they are (exact). A stage with an element type of
+/// its own, for the tests: its softmax must be bit-identical to the f32
+/// softmax of the widened values, through every regime.
+#[derive(Clone, Copy)]
+pub struct Bf16Bits {
+    p: *const u16,
+}
+
+impl Bf16Bits {
+    #[inline(always)]
+    fn widen(b: u16) -> f32 {
+        f32::from_bits((b as u32) << 16)
+    }
+
+    /// `n ≤ F32_LANES` keys from `p`, the other lanes `pad`.
+    ///
+    /// # Safety
+    /// `n` elements readable at `p`.
+    #[inline(always)]
+    unsafe fn gather<S: Isa>(p: *const u16, n: usize, pad: f32) -> S::f32s {
+        let mut a = [pad; 64];
+        for (j, a) in a.iter_mut().enumerate().take(n) {
+            // SAFETY: the caller's contract.
+            *a = Self::widen(unsafe { *p.add(j) });
+        }
+        // SAFETY: `a` holds at least `F32_LANES` floats.
+        unsafe { load::<S>(a.as_ptr()) }
+    }
+}
+
+impl Source for Bf16Bits {
+    const RAW: bool = false;
+    type Shift<S: Isa> = S::f32s;
+    type Row = *const u16;
+
+    fn row(&self, r: usize, w: usize) -> *const u16 {
+        self.p.wrapping_add(r * w)
+    }
+    fn row_after(&self, row: *const u16, k: usize, w: usize) -> *const u16 {
+        row.wrapping_add(k * w)
+    }
+    fn addr(&self, row: *const u16, i: usize) -> *const f32 {
+        row.wrapping_add(i) as *const f32
+    }
+    unsafe fn load<S: Isa>(&self, _: S, row: *const u16, i: usize) -> S::f32s {
+        // SAFETY: the caller's contract.
+        unsafe { Self::gather::<S>(row.add(i), S::F32_LANES, 0.0) }
+    }
+    unsafe fn load_tail<S: Isa>(
+        &self,
+        _: S,
+        row: *const u16,
+        i: usize,
+        rem: usize,
+        pad: f32,
+    ) -> S::f32s {
+        // SAFETY: the caller's contract.
+        unsafe { Self::gather::<S>(row.add(i), rem, pad) }
+    }
+    unsafe fn key(&self, row: *const u16, i: usize) -> f32 {
+        // SAFETY: the caller's contract.
+        Self::widen(unsafe { *row.add(i) })
+    }
+    fn shift<S: Isa>(&self, _: S, m: S::f32s) -> S::f32s {
+        m
+    }
+    fn diff<S: Isa>(&self, s: S, key: S::f32s, m: S::f32s) -> S::f32s {
+        s.sub_f32s(key, m)
+    }
+    fn neg_diff<S: Isa>(&self, s: S, key: S::f32s, m: S::f32s) -> S::f32s {
+        s.sub_f32s(m, key)
+    }
+    fn diff1(&self, key: f32, m: f32) -> f32 {
+        key - m
+    }
+}
+
+/// An instruction set of this build, for the tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// pulp `Scalar`.
+    Scalar,
+    /// AVX2+FMA.
+    Avx2,
+    /// AVX-512.
+    Avx512,
+    /// NEON.
+    Neon,
+    /// 16 portable lanes (AVX-512's choices).
+    Portable16,
+}
+
+/// What a [`Target`] runs.
+#[derive(Clone, Copy)]
+enum Job<'a> {
+    Bf16(&'a [u16], *mut f32, usize, usize),
+    Scaled(&'a [f32], *mut f32, usize, usize, f32),
+    Plan(usize, usize),
+}
+
+impl Kern for Job<'_> {
+    type Output = Option<Regime>;
+    fn run<S: Isa>(self, s: S) -> Option<Regime> {
+        let k = Kernel::from_simd(s);
+        match self {
+            Job::Bf16(x, y, n, w) => {
+                k.batch(Bf16Bits { p: x.as_ptr() }, Prob::new(y), n, w);
+                None
+            }
+            Job::Scaled(x, y, n, w, alpha) => {
+                let src = ScaledRows::new(x.as_ptr(), alpha);
+                k.batch(src, Prob::new(y), n, w);
+                None
+            }
+            Job::Plan(n, w) => Some(k.plan(n, w)),
+        }
+    }
+}
+
+impl Target {
+    /// Every target, whether or not this build or CPU has it.
+    pub const ALL: [Target; 5] = [
+        Target::Scalar,
+        Target::Avx2,
+        Target::Avx512,
+        Target::Neon,
+        Target::Portable16,
+    ];
+
+    /// Its name (the backend's, or `portable16`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Scalar => "scalar",
+            Target::Avx2 => "avx2",
+            Target::Avx512 => "avx512",
+            Target::Neon => "neon",
+            Target::Portable16 => "portable16",
+        }
+    }
+
+    /// Runs `job` on this target; `None` where this build or CPU lacks it.
+    fn run(self, job: Job<'_>) -> Option<Option<Regime>> {
+        match self {
+            Target::Scalar => Some(pulp::Scalar::new().run(job)),
+            #[cfg(target_arch = "x86_64")]
+            Target::Avx2 => pulp::x86::V3::try_new().map(|s| s.run(job)),
+            #[cfg(target_arch = "x86_64")]
+            Target::Avx512 => pulp::x86::V4::try_new().map(|s| s.run(job)),
+            #[cfg(target_arch = "aarch64")]
+            Target::Neon => pulp::aarch64::Neon::try_new().map(|s| s.run(job)),
+            #[cfg(feature = "dyn")]
+            Target::Portable16 => Some(pulp::Scalar512b.run(job)),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
+    /// Whether this build and CPU run the target.
+    pub fn available(self) -> bool {
+        self.run(Job::Plan(1, 1)).is_some()
+    }
+
+    /// The regime the target's planner picks.
+    pub fn plan(self, len: usize, row_len: usize) -> Option<Regime> {
+        self.run(Job::Plan(len, row_len)).flatten()
+    }
+
+    /// Softmax of each `row_len`-long row of bf16 bit patterns, through the
+    /// test-only [`Bf16Bits`] stage; `false` where the target is missing.
+    pub fn softmax_rows_bf16(self, input: &[u16], output: &mut [f32], row_len: usize) -> bool {
+        assert!(input.len() == output.len() && row_len > 0 && input.len() % row_len == 0);
+        let job = Job::Bf16(input, output.as_mut_ptr(), input.len(), row_len);
+        self.run(job).is_some()
+    }
+
+    /// `softmax(α·x)` of each row through the scaled stage, for any finite
+    /// nonzero `α` (1 included); `false` where the target is missing.
+    pub fn softmax_scaled_rows_stage(
+        self,
+        input: &[f32],
+        output: &mut [f32],
+        row_len: usize,
+        alpha: f32,
+    ) -> bool {
+        assert!(input.len() == output.len() && row_len > 0 && input.len() % row_len == 0);
+        assert!(alpha.is_finite() && alpha != 0.0);
+        let job = Job::Scaled(input, output.as_mut_ptr(), input.len(), row_len, alpha);
+        self.run(job).is_some()
+    }
+}
+
+/// The state of [`late_pairs_both`]'s loop: the sum lanes and the range.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LateState {
+    /// Fast2Sum's running sum (8 lanes).
+    pub h: [f32; 8],
+    /// Its error lanes.
+    pub err: [f32; 8],
+    /// The next row's max lanes.
+    pub hi: [f32; 8],
+    /// Its min lanes.
+    pub lo: [f32; 8],
+}
+
+/// Runs the AVX2 long-row loop over `pairs` pairs on `x`, `next`, `lx`
+/// twice, writing `ly_asm` with the `asm!` block and `ly_twin` with its
+/// intrinsics twin, from the same state (`m`, `lm`, `c` splatted; sums and
+/// ranges from `start`); returns both states. `None` where the CPU lacks
+/// AVX2 or the build the `asm` feature. Both outputs must be 32-byte
+/// aligned and every slice at least `16·pairs` long.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+pub fn late_pairs_both(
+    x: &[f32],
+    next: &[f32],
+    lx: &[f32],
+    ly_asm: &mut [f32],
+    ly_twin: &mut [f32],
+    pairs: usize,
+    (m, lm, c): (f32, f32, f32),
+    start: LateState,
+    in_range: bool,
+) -> Option<(LateState, LateState)> {
+    use crate::isa::LatePairs;
+    use pulp::Simd;
+    let s = pulp::x86::V3::try_new()?;
+    if !cfg!(feature = "asm") {
+        return None;
+    }
+    let n = 16 * pairs;
+    assert!(x.len() >= n && next.len() >= n && lx.len() >= n);
+    assert!(ly_asm.len() >= n && ly_twin.len() >= n);
+    assert!(ly_asm.as_ptr() as usize % 32 == 0 && ly_twin.as_ptr() as usize % 32 == 0);
+    let v = |a: [f32; 8]| -> pulp::f32x8 { pulp::bytemuck::cast(a) };
+    let a = |v: pulp::f32x8| -> [f32; 8] { pulp::bytemuck::cast(v) };
+    let job = |ly: *mut f32| LatePairs::<pulp::x86::V3> {
+        x: x.as_ptr(),
+        next: next.as_ptr(),
+        lx: lx.as_ptr(),
+        ly,
+        pairs,
+        m: s.splat_f32s(m),
+        lm: s.splat_f32s(lm),
+        c: s.splat_f32s(c),
+        h: v(start.h),
+        err: v(start.err),
+        hi: v(start.hi),
+        lo: v(start.lo),
+        in_range,
+    };
+    let state = |j: LatePairs<pulp::x86::V3>| LateState {
+        h: a(j.h),
+        err: a(j.err),
+        hi: a(j.hi),
+        lo: a(j.lo),
+    };
+    let (mut ja, mut jt) = (job(ly_asm.as_mut_ptr()), job(ly_twin.as_mut_ptr()));
+    // SAFETY: AVX2 and FMA (`s`); the slices hold `16·pairs` floats (checked),
+    // the outputs are 32-byte aligned (checked).
+    unsafe {
+        crate::isa::late_asm::run(s, &mut ja);
+        s.run(Twin(&mut jt));
+    }
+    s.stream_fence();
+    Some((state(ja), state(jt)))
+}
+
+/// The twin in AVX2's target-feature context.
+#[cfg(target_arch = "x86_64")]
+struct Twin<'a>(&'a mut crate::isa::LatePairs<pulp::x86::V3>);
+
+#[cfg(target_arch = "x86_64")]
+impl Kern for Twin<'_> {
+    type Output = ();
+    fn run<S: Isa>(self, s: S) {
+        let _ = s;
+        let v3 = pulp::x86::V3::try_new().expect("AVX2 checked by the caller");
+        // SAFETY: `late_pairs_both` checked the slices and alignment.
+        unsafe { crate::isa::late_asm::twin(v3, self.0) };
+    }
+}
