@@ -7,6 +7,7 @@
 use crate::exp::ln;
 use crate::isa::{Isa, Kern, load, store};
 use crate::kernel::Kernel;
+use crate::stage::{ScaledRows, Source};
 
 /// Which additive constant [`Kernel::logits_from_probs`] picks (softmax is
 /// invariant to it, so the inverse is defined up to `c·1`).
@@ -530,5 +531,71 @@ pub(crate) fn combination_keys(terms: &[(f32, &[f32])], out: &mut [f32]) {
             let (h, e) = two_sum(z.0, -m.0);
             (h + (e + (z.1 - m.1))) as f32
         };
+    }
+}
+
+/// `softmax_scaled`'s keys-and-differences pass: each row of `x` (rows of
+/// `w`) through the [`ScaledRows`] stage's keys and `diff(key, max)`,
+/// written to `y`, whose plain softmax in place is then exactly the scaled
+/// stage's softmax run through its regime (the max of the differences is
+/// exactly 0, so the plain stage's `d − 0` is `d`, and every exp, sum and
+/// result is the same; the tests compare the two through every regime).
+/// One pass over the input instead of a third instantiation of every
+/// regime (`docs/ARCHITECTURE.md`). Rows whose max key is not finite get
+/// the keys that make the plain softmax give SPEC §3's limits: `+∞` where
+/// the key is `+∞` and `−∞` elsewhere for a `+∞` max, `−∞` for a fully
+/// masked row, NaN kept.
+pub(crate) struct ScaledKeys {
+    pub(crate) x: *const f32,
+    pub(crate) y: *mut f32,
+    pub(crate) rows: usize,
+    pub(crate) w: usize,
+    pub(crate) alpha: f32,
+}
+
+impl Kern for ScaledKeys {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<S: Isa>(self, s: S) {
+        let ScaledKeys {
+            x,
+            y,
+            rows,
+            w,
+            alpha,
+        } = self;
+        let src = ScaledRows::new(x, alpha);
+        let l = S::F32_LANES;
+        for r in 0..rows {
+            let xr = src.row(r, w);
+            // SAFETY: row `r` of both buffers is `w` long (the caller's);
+            // `x` and `y` do not overlap.
+            unsafe {
+                let yr = y.add(r * w);
+                let (_, m) = crate::regime::range_of(s, &src, xr, 0, w, false);
+                if !m.is_finite() {
+                    for i in 0..w {
+                        let k = src.key(xr, i);
+                        *yr.add(i) = match (k.is_nan(), m == f32::INFINITY) {
+                            (true, _) => f32::NAN,
+                            (false, true) if k == m => f32::INFINITY,
+                            (false, _) => f32::NEG_INFINITY,
+                        };
+                    }
+                    continue;
+                }
+                let sh = src.shift(s, s.splat_f32s(m));
+                let mut i = 0;
+                while i + l <= w {
+                    store::<S>(yr.add(i), src.diff(s, src.load(s, xr, i), sh));
+                    i += l;
+                }
+                if i < w {
+                    let key = src.load_tail(s, xr, i, w - i, f32::NEG_INFINITY);
+                    s.store_tail(yr.add(i), w - i, src.diff(s, key, sh));
+                }
+            }
+        }
     }
 }

@@ -3,11 +3,12 @@
 //! its slices and runs the regime [`plan`] picks, in that regime's own
 //! target-feature function.
 
+use crate::family::ScaledKeys;
 use crate::isa::{Isa, Kern};
 use crate::plan::{IsaShape, Regime, STREAM_MIN, plan};
 use crate::regime::two_pass::{self, CHUNK, RowState};
 use crate::regime::{pipeline, short};
-use crate::stage::{F32Rows, Log, Prob, ScaledRows, Sink, Source};
+use crate::stage::{F32Rows, Log, Prob, Sink, Source};
 
 /// The whole kernel family on one instruction set, selected by the token
 /// `S` (pulp's `Scalar`, `V3`, `V4`, `Neon`, or a portable `ScalarNNNb`).
@@ -57,25 +58,31 @@ impl<S: Isa> Kernel<S> {
     /// `output = softmax(input)`.
     #[inline]
     pub fn softmax(self, input: &[f32], output: &mut [f32]) {
-        self.softmax_rows(input, output, input.len().max(1));
+        assert_eq!(input.len(), output.len(), "length mismatch");
+        let (x, y, n) = (input.as_ptr(), output.as_mut_ptr(), input.len());
+        self.batch(F32Rows::new(x), Prob::new(y), (n > 0) as usize, n);
     }
 
     /// `data = softmax(data)`.
     #[inline]
     pub fn softmax_in_place(self, data: &mut [f32]) {
-        self.softmax_rows_in_place(data, data.len().max(1));
+        let (p, n) = (data.as_mut_ptr(), data.len());
+        self.batch(F32Rows::new(p), Prob::new(p), (n > 0) as usize, n);
     }
 
     /// `output = log_softmax(input)`.
     #[inline]
     pub fn log_softmax(self, input: &[f32], output: &mut [f32]) {
-        self.log_softmax_rows(input, output, input.len().max(1));
+        assert_eq!(input.len(), output.len(), "length mismatch");
+        let (x, y, n) = (input.as_ptr(), output.as_mut_ptr(), input.len());
+        self.batch(F32Rows::new(x), Log::new(y), (n > 0) as usize, n);
     }
 
     /// `data = log_softmax(data)`.
     #[inline]
     pub fn log_softmax_in_place(self, data: &mut [f32]) {
-        self.log_softmax_rows_in_place(data, data.len().max(1));
+        let (p, n) = (data.as_mut_ptr(), data.len());
+        self.batch(F32Rows::new(p), Log::new(p), (n > 0) as usize, n);
     }
 
     /// Softmax of each `row_len`-long row of `input` into `output`.
@@ -83,7 +90,7 @@ impl<S: Isa> Kernel<S> {
     pub fn softmax_rows(self, input: &[f32], output: &mut [f32], row_len: usize) {
         check(input.len(), output.len(), row_len);
         let (x, y, n) = (input.as_ptr(), output.as_mut_ptr(), input.len());
-        self.batch(F32Rows::new(x), Prob::new(y), n, row_len);
+        self.batch(F32Rows::new(x), Prob::new(y), n / row_len, row_len);
     }
 
     /// Softmax of each `row_len`-long row of `data`, in place.
@@ -91,7 +98,7 @@ impl<S: Isa> Kernel<S> {
     pub fn softmax_rows_in_place(self, data: &mut [f32], row_len: usize) {
         check(data.len(), data.len(), row_len);
         let (p, n) = (data.as_mut_ptr(), data.len());
-        self.batch(F32Rows::new(p), Prob::new(p), n, row_len);
+        self.batch(F32Rows::new(p), Prob::new(p), n / row_len, row_len);
     }
 
     /// Log-softmax of each `row_len`-long row of `input` into `output`.
@@ -99,7 +106,7 @@ impl<S: Isa> Kernel<S> {
     pub fn log_softmax_rows(self, input: &[f32], output: &mut [f32], row_len: usize) {
         check(input.len(), output.len(), row_len);
         let (x, y, n) = (input.as_ptr(), output.as_mut_ptr(), input.len());
-        self.batch(F32Rows::new(x), Log::new(y), n, row_len);
+        self.batch(F32Rows::new(x), Log::new(y), n / row_len, row_len);
     }
 
     /// Log-softmax of each `row_len`-long row of `data`, in place.
@@ -107,13 +114,16 @@ impl<S: Isa> Kernel<S> {
     pub fn log_softmax_rows_in_place(self, data: &mut [f32], row_len: usize) {
         check(data.len(), data.len(), row_len);
         let (p, n) = (data.as_mut_ptr(), data.len());
-        self.batch(F32Rows::new(p), Log::new(p), n, row_len);
+        self.batch(F32Rows::new(p), Log::new(p), n / row_len, row_len);
     }
 
     /// `output = softmax(alpha · input)` with SPEC §1's limits: `α = 0` →
     /// uniform, `α = ±∞` → shared by the tied maxima (minima), `α < 0` →
     /// softmin; `α = 1` is exactly [`Kernel::softmax`]. A NaN `alpha`
-    /// gives a NaN row.
+    /// gives a NaN row. Other `α`: the scaled stage's differences
+    /// `|α|·(key − max)` (computed so that they cannot overflow while
+    /// finite) are written to `output` in one pass, then its plain softmax
+    /// runs in place: the same bits as the scaled stage through the regime.
     #[inline]
     pub fn softmax_scaled(self, input: &[f32], output: &mut [f32], alpha: f32) {
         self.softmax_scaled_rows(input, output, input.len().max(1), alpha);
@@ -133,9 +143,15 @@ impl<S: Isa> Kernel<S> {
             return self.softmax_rows(input, output, row_len);
         }
         if alpha.is_finite() && alpha != 0.0 {
-            let (x, y, n) = (input.as_ptr(), output.as_mut_ptr(), input.len());
-            let src = ScaledRows::new(x, alpha);
-            return self.batch(src, Prob::new(y), n, row_len);
+            let (x, y, rows) = (input.as_ptr(), output.as_mut_ptr(), input.len() / row_len);
+            self.simd.run(ScaledKeys {
+                x,
+                y,
+                rows,
+                w: row_len,
+                alpha,
+            });
+            return self.softmax_rows_in_place(output, row_len);
         }
         for (x, y) in input.chunks(row_len).zip(output.chunks_mut(row_len)) {
             crate::family::scaled_limit(x, y, alpha);
@@ -241,21 +257,17 @@ impl<S: Isa> Kernel<S> {
         })
     }
 
-    /// Runs `rows·w = len` elements through the planned regime.
+    /// Runs `rows` rows of `w` elements through the planned regime.
     #[inline]
-    pub(crate) fn batch<Src: Source, Snk: Sink>(self, src: Src, snk: Snk, len: usize, w: usize) {
-        if len > 0 {
-            self.simd.run(Batch {
-                src,
-                snk,
-                rows: len / w,
-                w,
-            });
+    pub(crate) fn batch<Src: Source, Snk: Sink>(self, src: Src, snk: Snk, rows: usize, w: usize) {
+        if rows > 0 && w > 0 {
+            Batch { src, snk, rows, w }.run(self.simd);
         }
     }
 }
 
 /// Panics unless the buffers match and `row_len` divides them.
+#[inline]
 fn check(input: usize, output: usize, row_len: usize) {
     assert_eq!(input, output, "length mismatch");
     assert!(
@@ -274,24 +286,44 @@ pub(crate) struct Batch<Src, Snk> {
     w: usize,
 }
 
-impl<Src: Source, Snk: Sink> Kern for Batch<Src, Snk> {
-    type Output = ();
-
-    /// Each regime in a target-feature function of its own: one function
-    /// holding them all, each with its exps inlined, takes LLVM minutes per
-    /// instruction set to optimize, and the call costs nothing next to a
-    /// batch.
+impl<Src: Source, Snk: Sink> Batch<Src, Snk> {
+    /// Runs the batch in the regime the planner picks, each regime in a
+    /// target-feature function of its own, called from here, outside any
+    /// (so none is inlined into another: one function holding them all
+    /// takes LLVM minutes per instruction set to optimize, and gets the
+    /// largest one's stack frame on every call). The regimes an instruction
+    /// set never takes are constant-false branches, not instantiated for it.
     #[inline(always)]
     fn run<S: Isa>(self, s: S) {
         match plan(IsaShape::of::<S>(), self.rows * self.w, self.w) {
-            Regime::Short { narrow: true, .. } => s.narrow().run(In::<_, _, SHORT1>(self)),
-            Regime::Short { vectors: 1, .. } => s.run(In::<_, _, SHORT1>(self)),
-            Regime::Short { vectors: 2, .. } => s.run(In::<_, _, SHORT2>(self)),
-            Regime::Short { vectors: 3, .. } => s.run(In::<_, _, SHORT3>(self)),
-            Regime::Short { .. } => s.run(In::<_, _, SHORT4>(self)),
-            Regime::Pipeline => s.run(In::<_, _, PIPELINE>(self)),
-            Regime::Streaming => s.run(In::<_, _, STREAMING>(self)),
+            // One short row (a call on one row): straight to the function
+            // that takes short rows one at a time.
+            // SAFETY (both arms): the batch's contract; the planner picked
+            // the short regime for `w`.
+            Regime::Short { narrow: true, .. } if S::NARROW_MAX > 0 && self.rows == 1 => unsafe {
+                short::alone::<_, Src, Snk, 1>(s.narrow(), self.src, self.snk, self.w)
+            },
+            Regime::Short { narrow: true, .. } if S::NARROW_MAX > 0 => {
+                s.narrow().run(In::<_, _, SHORT1>(self))
+            }
+            Regime::Short { vectors, .. } if S::SHORT_ROWS && self.rows == 1 => unsafe {
+                let (src, snk, w) = (self.src, self.snk, self.w);
+                match vectors {
+                    1 => short::alone::<S, Src, Snk, 1>(s, src, snk, w),
+                    2 => short::alone::<S, Src, Snk, 2>(s, src, snk, w),
+                    3 => short::alone::<S, Src, Snk, 3>(s, src, snk, w),
+                    _ => short::alone::<S, Src, Snk, 4>(s, src, snk, w),
+                }
+            },
+            Regime::Short { vectors, .. } if S::SHORT_ROWS => match vectors {
+                1 => s.run(In::<_, _, SHORT1>(self)),
+                2 => s.run(In::<_, _, SHORT2>(self)),
+                3 => s.run(In::<_, _, SHORT3>(self)),
+                _ => s.run(In::<_, _, SHORT4>(self)),
+            },
+            Regime::Streaming if S::HAS_STREAM => s.run(In::<_, _, STREAMING>(self)),
             Regime::TwoPass => s.run(In::<_, _, TWO_PASS>(self)),
+            _ => s.run(In::<_, _, PIPELINE>(self)),
         }
     }
 }

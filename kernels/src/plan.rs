@@ -51,6 +51,9 @@ pub enum Regime {
 pub struct IsaShape {
     /// f32 lanes per vector.
     pub lanes: usize,
+    /// Whether it has a short-row regime (not one lane: rows of 1 to 4
+    /// floats gain nothing from registers the pipeline does not use).
+    pub short_rows: bool,
     /// Rows of at most this many floats run on the narrow twin (0: none).
     pub narrow_max: usize,
     /// The narrow twin's lanes.
@@ -64,6 +67,7 @@ impl IsaShape {
     pub fn of<S: Isa>() -> IsaShape {
         IsaShape {
             lanes: S::F32_LANES,
+            short_rows: S::SHORT_ROWS,
             narrow_max: S::NARROW_MAX,
             narrow_lanes: <S::Narrow as pulp::Simd>::F32_LANES,
             has_stream: S::HAS_STREAM,
@@ -76,7 +80,13 @@ impl IsaShape {
 ///
 /// ```
 /// use simd_softmax_kernels::plan::{plan, IsaShape, Regime};
-/// let avx2 = IsaShape { lanes: 8, narrow_max: 0, narrow_lanes: 8, has_stream: true };
+/// let avx2 = IsaShape {
+///     lanes: 8,
+///     short_rows: true,
+///     narrow_max: 0,
+///     narrow_lanes: 8,
+///     has_stream: true,
+/// };
 /// assert_eq!(plan(avx2, 4096 * 32, 32), Regime::Short { vectors: 4, narrow: false });
 /// assert_eq!(plan(avx2, 64 * 4096, 4096), Regime::Pipeline);
 /// ```
@@ -88,7 +98,7 @@ pub fn plan(isa: IsaShape, len: usize, row_len: usize) -> Regime {
         };
     }
     let vectors = row_len.div_ceil(isa.lanes);
-    if vectors <= SHORT_MAX_VECTORS {
+    if vectors <= SHORT_MAX_VECTORS && isa.short_rows {
         Regime::Short {
             vectors,
             narrow: false,

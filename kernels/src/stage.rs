@@ -419,8 +419,10 @@ impl Sink for Prob {
             |x| if N == 1 { x } else { s.div_f32s(one, x) },
         );
         let mut any = packed[0];
-        for r in (stride..R).step_by(stride) {
+        let mut r = stride;
+        while r < R {
             any = s.add_f32s(any, packed[r]);
+            r += stride;
         }
         (c, s.any_nan_lane(any))
     }

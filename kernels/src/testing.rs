@@ -121,12 +121,12 @@ impl Kern for Job<'_> {
         let k = Kernel::from_simd(s);
         match self {
             Job::Bf16(x, y, n, w) => {
-                k.batch(Bf16Bits { p: x.as_ptr() }, Prob::new(y), n, w);
+                k.batch(Bf16Bits { p: x.as_ptr() }, Prob::new(y), n / w, w);
                 None
             }
             Job::Scaled(x, y, n, w, alpha) => {
                 let src = ScaledRows::new(x.as_ptr(), alpha);
-                k.batch(src, Prob::new(y), n, w);
+                k.batch(src, Prob::new(y), n / w, w);
                 None
             }
             Job::Plan(n, w) => Some(k.plan(n, w)),

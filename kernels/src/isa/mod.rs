@@ -24,6 +24,7 @@
 //! | [`Isa::SWEEP_PAIRS`] | 1 | AVX2, AVX-512, 16 portable lanes: 4 |
 //! | [`Isa::FUSED_SWEEP`] | yes | AVX2: no (16 registers) |
 //! | [`Isa::TRACK_MIN`] | yes | AVX-512, 16 portable lanes: no (the flush is one compare) |
+//! | [`Isa::SHORT_ROWS`] | yes | scalar: no |
 //! | [`Isa::PIPELINE_SHORT`] | no | AVX-512, 16 portable lanes |
 //! | [`Isa::NARROW_MAX`], [`Isa::Narrow`] | none | AVX-512 → AVX2, 16 → 8 portable lanes |
 //! | [`Isa::STORE_AHEAD`] | 0 | AVX-512 (`prefetchw`) |
@@ -91,6 +92,10 @@ pub trait Isa: Simd {
     /// flush to 0. False where the flush is one compare into a mask
     /// register (AVX-512), as cheap as the `vminps` it would save.
     const TRACK_MIN: bool = true;
+
+    /// Whether rows of at most four vectors run in registers (the short
+    /// regime); the one-lane scalar ISA sends them to the pipeline.
+    const SHORT_ROWS: bool = true;
 
     /// Whether short rows are software-pipelined: the next group's maxima
     /// reduced before the current group's exps. Needs 32 registers.

@@ -9,9 +9,11 @@
 use super::Isa;
 use pulp::{Scalar, Scalar128b, Scalar256b, Scalar512b};
 
-/// One lane, plain Rust arithmetic: every default.
+/// One lane, plain Rust arithmetic: every default, but no short-row
+/// regime (its "rows of up to four vectors" are rows of up to 4 floats).
 impl Isa for Scalar {
     const NAME: &'static str = "scalar";
+    const SHORT_ROWS: bool = false;
     type Narrow = Scalar;
     #[inline(always)]
     fn narrow(self) -> Scalar {

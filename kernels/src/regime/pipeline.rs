@@ -390,7 +390,8 @@ unsafe fn finish_and_range<S: Isa, Src: Source, Snk: Sink>(
     // SAFETY (the early returns): the caller's contract.
     let d = match (due, row.has_next) {
         (Some(d), true) => d,
-        (None, _) => return unsafe { range_of(s, src, nr, 0, w, row.track) },
+        (None, true) => return unsafe { range_of(s, src, nr, 0, w, row.track) },
+        (None, false) => return (f32::NAN, f32::NAN),
         (Some(d), false) => {
             let park = snk.out(d.y, 0);
             unsafe { d.write::<false>(s, src, snk, Snk::PARKS, park, 0, w) };

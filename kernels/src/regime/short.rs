@@ -95,10 +95,18 @@ unsafe fn grouped<S, Src, Snk, const N: usize, const R: usize, const WHOLE: bool
                 finish::<S, Src, Snk, N, R, WHOLE>(s, src, snk, (x, y), w, v, m);
             }
         }
-        for r in groups * R..rows {
-            let (x, y) = (src.row(r, w), snk.row(r, w));
-            let (v, m) = load_group::<S, Src, N, 1, WHOLE>(s, src, x, w);
-            finish::<S, Src, Snk, N, 1, WHOLE>(s, src, snk, (x, y), w, v, m);
+        if groups * R < rows {
+            let (x0, y0) = (src.row(groups * R, w), snk.row(groups * R, w));
+            let count = rows - groups * R;
+            let (src, snk) = (*src, *snk);
+            s.run(OneByOne::<Src, Snk, N, WHOLE> {
+                src,
+                snk,
+                x0,
+                y0,
+                w,
+                count,
+            });
         }
     }
 }
@@ -197,12 +205,13 @@ unsafe fn finish<S, Src, Snk, const N: usize, const R: usize, const WHOLE: bool>
             let m = unsafe { (1..w).fold(src.key(x0, 0), |a, i| a.max(src.key(x0, i))) };
             unsafe { special_row::<Src, Snk>(src, snk, x0, y0, w, m) };
         } else {
-            s.run(OneByOne::<Src, Snk, N, R, WHOLE> {
+            s.run(OneByOne::<Src, Snk, N, WHOLE> {
                 src,
                 snk,
                 x0,
                 y0,
                 w,
+                count: R,
             });
         }
         return;
@@ -223,17 +232,56 @@ unsafe fn finish<S, Src, Snk, const N: usize, const R: usize, const WHOLE: bool>
     }
 }
 
-/// The `R` rows of a group from `(x0, y0)`, one by one.
-struct OneByOne<Src: Source, Snk: Sink, const N: usize, const R: usize, const WHOLE: bool> {
+/// One row of width `w`, alone: [`OneByOne`] with one row, in its own
+/// target-feature function (shared with the rows after a batch's last
+/// group).
+///
+/// # Safety
+/// Row 0 of `src` readable and of `snk` writable over `0..w`; `(N − 1)·L
+/// < w ≤ N·L`.
+#[inline(always)]
+pub(crate) unsafe fn alone<S: Isa, Src: Source, Snk: Sink, const N: usize>(
+    s: S,
+    src: Src,
+    snk: Snk,
+    w: usize,
+) {
+    let (x0, y0) = (src.row(0, w), snk.row(0, w));
+    if w == N * S::F32_LANES {
+        s.run(OneByOne::<Src, Snk, N, true> {
+            src,
+            snk,
+            x0,
+            y0,
+            w,
+            count: 1,
+        });
+    } else {
+        s.run(OneByOne::<Src, Snk, N, false> {
+            src,
+            snk,
+            x0,
+            y0,
+            w,
+            count: 1,
+        });
+    }
+}
+
+/// `count` rows from `(x0, y0)`, one by one, in a target-feature function
+/// of their own: the rows after the last group, and a group that holds a
+/// special row (each ordinary row gets the bits it gets in a group).
+struct OneByOne<Src: Source, Snk: Sink, const N: usize, const WHOLE: bool> {
     src: Src,
     snk: Snk,
     x0: Src::Row,
     y0: Snk::Row,
     w: usize,
+    count: usize,
 }
 
-impl<Src: Source, Snk: Sink, const N: usize, const R: usize, const WHOLE: bool> Kern
-    for OneByOne<Src, Snk, N, R, WHOLE>
+impl<Src: Source, Snk: Sink, const N: usize, const WHOLE: bool> Kern
+    for OneByOne<Src, Snk, N, WHOLE>
 {
     type Output = ();
 
@@ -245,10 +293,11 @@ impl<Src: Source, Snk: Sink, const N: usize, const R: usize, const WHOLE: bool> 
             x0,
             y0,
             w,
+            count,
         } = self;
-        for r in 0..R {
+        for r in 0..count {
             let (x, y) = (src.row_after(x0, r, w), snk.row_after(y0, r, w));
-            // SAFETY: a row of the group `finish` was given.
+            // SAFETY: rows of the batch `grouped` was given.
             unsafe {
                 let (v, m) = load_group::<S, Src, N, 1, WHOLE>(s, &src, x, w);
                 finish::<S, Src, Snk, N, 1, WHOLE>(s, &src, &snk, (x, y), w, v, m);
