@@ -21,6 +21,7 @@
 
 pub mod exp;
 mod family;
+pub mod fpenv;
 pub mod isa;
 mod kernel;
 pub mod plan;
