@@ -3,7 +3,8 @@
 //! SIMD softmax kernels for inference: softmax, log-softmax and logsumexp
 //! over `f32` slices and row-major batches, with runtime dispatch to an
 //! AVX-512, AVX2+FMA, NEON or scalar kernel, each tested against an f64
-//! reference (SPEC §4: at most `4 + |x − max|` ULP).
+//! reference and a double-double oracle (softmax within `4 + |x − max|`
+//! ULP; every bound in `docs/ACCURACY.md`).
 //!
 //! ```
 //! let logits = [1.0f32, 2.0, 3.0, 4.0];
@@ -14,7 +15,7 @@
 //! # Ok::<(), simd_softmax::Error>(())
 //! ```
 //!
-//! Special values follow SPEC §3 on every backend: a NaN makes its row NaN,
+//! Special values are the same on every backend: a NaN makes its row NaN,
 //! `+∞` entries share the mass, a fully masked (`−∞`) row gives zeros.
 //! Bad arguments return [`Error`] and leave the output untouched.
 //!

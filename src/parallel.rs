@@ -85,7 +85,7 @@ impl Softmax {
     /// fixed chunk boundaries: each chunk's mergeable `(max, Σ e^(x−max))`
     /// state in parallel, the states merged left to right exactly as the
     /// sequential pass merges them, then the output pass in parallel.
-    /// Shorter rows, and rows whose max is NaN or `+∞` (SPEC §3's limits),
+    /// Shorter rows, and rows whose max is NaN or `+∞` (the special-value limits),
     /// run on the calling thread.
     ///
     /// ```

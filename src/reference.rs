@@ -1,6 +1,6 @@
-//! The f64 reference every backend is tested against (SPEC §4): the same f32
+//! The f64 reference every backend is tested against: the same f32
 //! inputs, widened to f64, `r_i = e^(x_i − m) / Σ_j e^(x_j − m)` with `m` the
-//! max, and the SPEC §3 limits for NaN, `+∞` and fully masked rows. Slow and
+//! max, and the special-value limits for NaN, `+∞` and fully masked rows. Slow and
 //! simple on purpose; it allocates and is not meant for hot paths.
 
 /// Softmax in f64 of f32 inputs.
@@ -98,7 +98,7 @@ enum Special {
     AllNegInf,
 }
 
-/// The SPEC §3 class of a row, `None` for an ordinary row (finite max). An
+/// The special-value class of a row, `None` for an ordinary row (finite max). An
 /// empty row is "all −∞" (the log of an empty sum), which gives empty outputs.
 fn special(x: &[f32]) -> Option<Special> {
     if x.iter().any(|v| v.is_nan()) {
