@@ -10,7 +10,7 @@
 #   --bin replay -- TARGET fuzz/artifacts/TARGET/crash-...
 #
 # Usage: scripts/fuzz.sh [seconds-per-target] [target...]
-# The checks are SPEC §4's bounds, nothing widened; the inputs of earlier
+# The checks are docs/ACCURACY.md's bounds, nothing widened; the inputs of earlier
 # findings (fuzz/known/TARGET) are replayed first.
 set -euo pipefail
 cd "$(dirname "$0")/.."

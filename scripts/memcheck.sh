@@ -65,8 +65,8 @@ run() {
 run guard_pages
 run no_alloc
 run concurrency
-# The differential suite in its quick mode (every length, backend and SPEC
-# case; fewer families on long rows), without the 2^24-element row.
+# The differential suite in its quick mode (every length, backend and
+# special-value case; fewer families on long rows), without the 2^24-element row.
 SIMD_SOFTMAX_TEST_QUICK=1 run differential --skip row_of_2_pow_24
 
 if [ ${#failed[@]} -gt 0 ]; then

@@ -547,7 +547,7 @@ pub(crate) fn combination_keys(terms: &[(f32, &[f32])], out: &mut [f32]) {
 /// result is the same; the tests compare the two through every regime).
 /// One pass over the input instead of a third instantiation of every
 /// regime (`docs/ARCHITECTURE.md`). Rows whose max key is not finite get
-/// the keys that make the plain softmax give SPEC §3's limits: `+∞` where
+/// the keys that make the plain softmax give the special-value limits: `+∞` where
 /// the key is `+∞` and `−∞` elsewhere for a `+∞` max, `−∞` for a fully
 /// masked row, NaN kept.
 pub(crate) struct ScaledKeys {

@@ -126,7 +126,7 @@ impl<S: Isa> Kernel<S> {
         self.batch(F32Rows::new(p), Log::new(p), n / row_len, row_len);
     }
 
-    /// `output = softmax(alpha · input)` with SPEC §1's limits: `α = 0` →
+    /// `output = softmax(alpha · input)` with its limits: `α = 0` →
     /// uniform, `α = ±∞` → shared by the tied maxima (minima), `α < 0` →
     /// softmin; `α = 1` is exactly [`Kernel::softmax`]. A NaN `alpha`
     /// gives a NaN row. Other `α`: the scaled stage's differences

@@ -331,7 +331,7 @@ pub trait Sink: Copy {
         c: S::f32s,
     ) -> S::f32s;
 
-    /// SPEC §3's limits for a row whose max is not finite, with `k` keys
+    /// The special-value limits for a row whose max is not finite, with `k` keys
     /// equal to it: `(share, nothing)`, what each of the `k` keys gets when
     /// the max is `+∞`, and what every other key gets (all of them when
     /// the row is fully masked).
@@ -390,41 +390,14 @@ impl Sink for Prob {
     ) -> S::f32s {
         s.mul_f32s(s.exp_diff::<Src, IN_RANGE>(src, key, sh), c)
     }
-    /// Pairwise sums `((e0 + e1) + (e2 + e3))`, reduced across lanes four
-    /// rows at a time where the ISA can ([`Isa::rows_all_lanes`]); the sum
-    /// itself for rows of one vector (divided by: one rounding per
-    /// result), else its reciprocal. The constants are positive and finite
-    /// unless NaN, so the sum of the packed ones is NaN only if one is.
+    /// `1/Σ` from the sum in f64 ([`Isa::recip_sums`]): the max's exact 1
+    /// never absorbs the small terms, and the constant rounds once.
     #[inline(always)]
     fn short_constants<S: Isa, const N: usize, const R: usize>(
         s: S,
         e: &[[S::f32s; N]; R],
     ) -> ([S::f32s; R], bool) {
-        let mut c = [s.splat_f32s(0.0); R];
-        for r in 0..R {
-            let e = &e[r];
-            c[r] = match N {
-                1 => e[0],
-                2 => s.add_f32s(e[0], e[1]),
-                3 => s.add_f32s(s.add_f32s(e[0], e[1]), e[2]),
-                _ => s.add_f32s(s.add_f32s(e[0], e[1]), s.add_f32s(e[2], e[3])),
-            };
-        }
-        let one = s.splat_f32s(1.0);
-        let (c, packed, stride) = s.rows_all_lanes(
-            c,
-            #[inline(always)]
-            |a, b| s.add_f32s(a, b),
-            #[inline(always)]
-            |x| if N == 1 { x } else { s.div_f32s(one, x) },
-        );
-        let mut any = packed[0];
-        let mut r = stride;
-        while r < R {
-            any = s.add_f32s(any, packed[r]);
-            r += stride;
-        }
-        (c, s.any_nan_lane(any))
+        s.recip_sums::<N, R>(e)
     }
     #[inline(always)]
     fn from_short<S: Isa, Src: Source, const N: usize>(
@@ -435,11 +408,7 @@ impl Sink for Prob {
         e: S::f32s,
         c: S::f32s,
     ) -> S::f32s {
-        if N == 1 {
-            s.div_f32s(e, c)
-        } else {
-            s.mul_f32s(e, c)
-        }
+        s.mul_f32s(e, c)
     }
     #[inline(always)]
     fn limits(k: f64) -> (f32, f32) {

@@ -18,7 +18,7 @@ use super::avx512::EXP2_SIXTEENTHS;
 use super::{Isa, LatePairs, cast};
 use crate::exp::{EXP_LO, EXP_TINY_LO, ROUND_MAGIC};
 use crate::stage::Source;
-use core::arch::x86_64::{__m256, __m256i};
+use core::arch::x86_64::{__m256, __m256d, __m256i, _CMP_UNORD_Q};
 use pulp::Simd;
 use pulp::x86::V3;
 
@@ -214,6 +214,77 @@ impl Isa for V3 {
         );
         let v = op(v, cast(avx._mm256_permute_ps::<0x4e>(cast(v))));
         op(v, cast(avx._mm256_permute_ps::<0xb1>(cast(v))))
+    }
+
+    /// [`Isa::recip_sums`]' first level by whole vectors (the f32 pairs,
+    /// or for one vector its two 128-bit halves, then `vcvtps2pd`); four
+    /// rows then share the rest: one `vperm2f128` pair and add per two
+    /// rows (lane `j` with `j + 2`), one `vhaddpd` for four (`j` with `j +
+    /// 1`), one `vdivpd` and one conversion, and a `vpermps` per row
+    /// broadcasts its constant. Rows outside a group of four take the same
+    /// pairs by per-row shuffles.
+    #[inline(always)]
+    fn recip_sums<const N: usize, const R: usize>(
+        self,
+        t: &[[pulp::f32x8; N]; R],
+    ) -> ([pulp::f32x8; R], bool) {
+        let (avx, avx2) = (self.avx, self.avx2);
+        let low = |v: __m256| avx._mm256_castps256_ps128(v);
+        let high = |v: __m256| avx._mm256_extractf128_ps::<1>(v);
+        // Lane j of a[r]: q_j of the first level.
+        let mut a = [avx._mm256_setzero_pd(); R];
+        for r in 0..R {
+            let t = &t[r];
+            a[r] = if N == 1 {
+                let v: __m256 = cast(t[0]);
+                avx._mm256_cvtps_pd(self.sse._mm_add_ps(low(v), high(v)))
+            } else {
+                let p: __m256 = cast(self.add_f32s(t[0], t[1]));
+                let (mut lo, mut hi) = (avx._mm256_cvtps_pd(low(p)), avx._mm256_cvtps_pd(high(p)));
+                if N >= 3 {
+                    let p2: __m256 = cast(if N == 3 {
+                        t[2]
+                    } else {
+                        self.add_f32s(t[2], t[3])
+                    });
+                    lo = avx._mm256_add_pd(lo, avx._mm256_cvtps_pd(low(p2)));
+                    hi = avx._mm256_add_pd(hi, avx._mm256_cvtps_pd(high(p2)));
+                }
+                avx._mm256_add_pd(lo, hi)
+            };
+        }
+        let one = avx._mm256_set1_pd(1.0);
+        let mut out = [self.splat_f32s(0.0); R];
+        let mut nan = 0;
+        let mut g = 0;
+        while g + 4 <= R {
+            // Lane j with j + 2: rows 0 and 1 in one vector (row 0 in its
+            // low half), rows 2 and 3 in another.
+            let pair = |x: __m256d, y: __m256d| {
+                avx._mm256_add_pd(
+                    avx._mm256_permute2f128_pd::<0x20>(x, y),
+                    avx._mm256_permute2f128_pd::<0x31>(x, y),
+                )
+            };
+            let (t01, t23) = (pair(a[g], a[g + 1]), pair(a[g + 2], a[g + 3]));
+            // Lane j with j + 1: the sums of rows 0, 2, 1, 3.
+            let c = avx._mm256_div_pd(one, avx._mm256_hadd_pd(t01, t23));
+            nan |= avx._mm256_movemask_pd(avx._mm256_cmp_pd::<_CMP_UNORD_Q>(c, c));
+            let c = avx._mm256_castps128_ps256(avx._mm256_cvtpd_ps(c));
+            for (r, at) in [0, 2, 1, 3].into_iter().enumerate() {
+                let at = avx._mm256_set1_epi32(at);
+                out[g + r] = cast(avx2._mm256_permutevar8x32_ps(c, at));
+            }
+            g += 4;
+        }
+        for r in g..R {
+            let b = avx._mm256_add_pd(a[r], avx._mm256_permute2f128_pd::<0x01>(a[r], a[r]));
+            let b = avx._mm256_add_pd(b, avx._mm256_permute_pd::<0b0101>(b));
+            let c = avx._mm256_div_pd(one, b);
+            nan |= avx._mm256_movemask_pd(avx._mm256_cmp_pd::<_CMP_UNORD_Q>(c, c));
+            out[r] = cast(avx2._mm256_broadcastss_ps(avx._mm256_cvtpd_ps(c)));
+        }
+        (out, nan != 0)
     }
 
     #[inline(always)]

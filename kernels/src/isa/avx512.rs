@@ -198,25 +198,22 @@ impl Isa for V4 {
     /// finish, and one shuffle per row broadcasts its lane: 17 operations
     /// for four rows against the butterflies' 32. The pairs are the
     /// butterfly's (lane `i` with `i + 8`, then `+ 4`, `+ 2`, `+ 1`) and
-    /// `op` is commutative, so the bits are the butterflies'; so are
-    /// `fin`'s (one reciprocal for four rows), applied lane by lane.
+    /// `op` is commutative, so the bits are the butterflies'.
     #[inline(always)]
     fn rows_all_lanes<const R: usize>(
         self,
         v: [pulp::f32x16; R],
         op: impl Fn(pulp::f32x16, pulp::f32x16) -> pulp::f32x16,
-        fin: impl Fn(pulp::f32x16) -> pulp::f32x16,
-    ) -> ([pulp::f32x16; R], [pulp::f32x16; R], usize) {
+    ) -> [pulp::f32x16; R] {
+        let mut out = v;
         if R % 4 != 0 {
-            let mut out = v;
             for r in 0..R {
-                out[r] = fin(self.all_lanes(v[r], &op));
+                out[r] = self.all_lanes(v[r], &op);
             }
-            return (out, out, 1);
+            return out;
         }
         let f = self.avx512f;
         let opm = |a: __m512, b: __m512| -> __m512 { cast(op(cast(a), cast(b))) };
-        let (mut out, mut packed) = (v, v);
         for g in (0..R).step_by(4) {
             let x: [__m512; 4] = [cast(v[g]), cast(v[g + 1]), cast(v[g + 2]), cast(v[g + 3])];
             // Halves: rows 0 and 1 in one vector (row 0 in its low 256
@@ -236,21 +233,93 @@ impl Isa for V4 {
             );
             let u = opm(u, f._mm512_permute_ps::<0b01_00_11_10>(u));
             let u = opm(u, f._mm512_permute_ps::<0b10_11_00_01>(u));
-            let u: __m512 = cast(fin(cast(u)));
             out[g] = cast(f._mm512_shuffle_f32x4::<0x00>(u, u));
             out[g + 1] = cast(f._mm512_shuffle_f32x4::<0x55>(u, u));
             out[g + 2] = cast(f._mm512_shuffle_f32x4::<0xaa>(u, u));
             out[g + 3] = cast(f._mm512_shuffle_f32x4::<0xff>(u, u));
-            for p in &mut packed[g..g + 4] {
-                *p = cast(u);
-            }
         }
-        (out, packed, 4)
+        out
     }
 
+    /// [`Isa::recip_sums`]' first level by whole vectors (the f32 pairs,
+    /// or for one vector its two 256-bit halves, then `vcvtps2pd`); four
+    /// rows then share the rest of the tree as in [`Isa::rows_all_lanes`]
+    /// (lane `j` with `j + 4` by 128-bit-lane shuffles that also pair the
+    /// rows, `j + 2` likewise, `j + 1` in-lane), one `vdivpd` and one
+    /// conversion, and a `vpermps` per row broadcasts its constant. Rows
+    /// outside a group of four take the same pairs by per-row shuffles.
     #[inline(always)]
-    fn any_nan_lane(self, v: pulp::f32x16) -> bool {
-        let v: __m512 = cast(v);
-        self.avx512f._mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v) != 0
+    fn recip_sums<const N: usize, const R: usize>(
+        self,
+        t: &[[pulp::f32x16; N]; R],
+    ) -> ([pulp::f32x16; R], bool) {
+        let f = self.avx512f;
+        let low = |v: __m512| -> __m256 { f._mm512_castps512_ps256(v) };
+        let high = |v: __m512| -> __m256 { cast(f._mm512_extractf64x4_pd::<1>(cast(v))) };
+        // Lane j of a[r]: q_j of the first level.
+        let mut a = [f._mm512_setzero_pd(); R];
+        for r in 0..R {
+            let t = &t[r];
+            a[r] = if N == 1 {
+                let v: __m512 = cast(t[0]);
+                f._mm512_cvtps_pd(self.avx._mm256_add_ps(low(v), high(v)))
+            } else {
+                let p: __m512 = cast(self.add_f32s(t[0], t[1]));
+                let (mut lo, mut hi) = (f._mm512_cvtps_pd(low(p)), f._mm512_cvtps_pd(high(p)));
+                if N >= 3 {
+                    let p2: __m512 = cast(if N == 3 {
+                        t[2]
+                    } else {
+                        self.add_f32s(t[2], t[3])
+                    });
+                    lo = f._mm512_add_pd(lo, f._mm512_cvtps_pd(low(p2)));
+                    hi = f._mm512_add_pd(hi, f._mm512_cvtps_pd(high(p2)));
+                }
+                f._mm512_add_pd(lo, hi)
+            };
+        }
+        let one = f._mm512_set1_pd(1.0);
+        let mut out = [self.splat_f32s(0.0); R];
+        let mut nan = 0u8;
+        let mut g = 0;
+        while g + 4 <= R {
+            let (a0, a1, a2, a3) = (a[g], a[g + 1], a[g + 2], a[g + 3]);
+            // Lane j with j + 4: rows 0 and 1 in one vector, 2 and 3 in
+            // another.
+            let t01 = f._mm512_add_pd(
+                f._mm512_shuffle_f64x2::<0b01_00_01_00>(a0, a1),
+                f._mm512_shuffle_f64x2::<0b11_10_11_10>(a0, a1),
+            );
+            let t23 = f._mm512_add_pd(
+                f._mm512_shuffle_f64x2::<0b01_00_01_00>(a2, a3),
+                f._mm512_shuffle_f64x2::<0b11_10_11_10>(a2, a3),
+            );
+            // Lane j with j + 2: 128-bit lane r holds row r.
+            let u = f._mm512_add_pd(
+                f._mm512_shuffle_f64x2::<0b10_00_10_00>(t01, t23),
+                f._mm512_shuffle_f64x2::<0b11_01_11_01>(t01, t23),
+            );
+            // Lane j with j + 1, in both lanes of the pair.
+            let u = f._mm512_add_pd(u, f._mm512_permute_pd::<0x55>(u));
+            let c = f._mm512_div_pd(one, u);
+            nan |= f._mm512_cmp_pd_mask::<_CMP_UNORD_Q>(c, c);
+            // Row r's constant in f32 lanes 2r and 2r + 1.
+            let c = f._mm512_cvtpd_pslo(c);
+            for r in 0..4 {
+                let at = f._mm512_set1_epi32(2 * r as i32);
+                out[g + r] = cast(f._mm512_permutexvar_ps(at, c));
+            }
+            g += 4;
+        }
+        for r in g..R {
+            let b = f._mm512_add_pd(a[r], f._mm512_shuffle_f64x2::<0b01_00_11_10>(a[r], a[r]));
+            let b = f._mm512_add_pd(b, f._mm512_shuffle_f64x2::<0b10_11_00_01>(b, b));
+            let b = f._mm512_add_pd(b, f._mm512_permute_pd::<0x55>(b));
+            let c = f._mm512_div_pd(one, b);
+            nan |= f._mm512_cmp_pd_mask::<_CMP_UNORD_Q>(c, c);
+            out[r] =
+                cast(f._mm512_permutexvar_ps(f._mm512_setzero_si512(), f._mm512_cvtpd_pslo(c)));
+        }
+        (out, nan != 0)
     }
 }

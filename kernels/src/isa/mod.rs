@@ -21,6 +21,7 @@
 //! | [`Isa::store_stream`], [`Isa::HAS_STREAM`] | plain store | AVX2, AVX-512 (`vmovntps`) |
 //! | [`Isa::prefetch`], [`Isa::prefetch_w`] | nothing | AVX2, AVX-512 |
 //! | [`Isa::all_lanes`], [`Isa::rows_all_lanes`] | rotate-by-half butterflies | AVX2 (in-lane shuffles), AVX-512 (four rows share their shuffles) |
+//! | [`Isa::recip_sums`] | lane by lane in f64 | AVX2, AVX-512 (whole-vector conversion; four rows share the tree's shuffles and one division) |
 //! | [`Isa::SWEEP_PAIRS`] | 1 | AVX2, AVX-512, 16 portable lanes: 4 |
 //! | [`Isa::FUSED_SWEEP`] | yes | AVX2: no (16 registers) |
 //! | [`Isa::TRACK_MIN`] | yes | AVX-512, 16 portable lanes: no (the flush is one compare) |
@@ -241,35 +242,95 @@ pub trait Isa: Simd {
         v
     }
 
-    /// `fin(op over all lanes of v[r])` in every lane of `out[r]`, the
+    /// `op` over all lanes of `v[r]` in every lane of `out[r]`, the
     /// butterfly of [`Isa::all_lanes`] per row (an implementation may share
-    /// work across rows, with the same pairs, so the same bits); and
-    /// `packed`, vectors in which every row's result shows in some lane,
-    /// every `stride`-th of them distinct ([`Isa::any_nan_lane`] reads
-    /// them).
+    /// work across rows, with the same pairs, so the same bits).
     #[inline(always)]
-    #[allow(clippy::type_complexity)]
     fn rows_all_lanes<const R: usize>(
         self,
         v: [Self::f32s; R],
         op: impl Fn(Self::f32s, Self::f32s) -> Self::f32s,
-        fin: impl Fn(Self::f32s) -> Self::f32s,
-    ) -> ([Self::f32s; R], [Self::f32s; R], usize) {
+    ) -> [Self::f32s; R] {
         // (An index loop: `array::map` is not inlined into the caller's
         // target-feature function, and the butterflies became calls.)
         let mut out = v;
         for r in 0..R {
-            out[r] = fin(self.all_lanes(v[r], &op));
+            out[r] = self.all_lanes(v[r], &op);
         }
-        (out, out, 1)
+        out
     }
 
-    /// Whether some lane of `v` is NaN, for [`Isa::rows_all_lanes`]'
-    /// `packed` vectors (where every lane of a butterfly is the same, lane
-    /// 0 tells).
+    /// `1/Σ` of each of `R` short rows' terms `t[r][0..N]` (non-negative
+    /// or NaN, the row's max term exactly 1), in every lane of `out[r]`;
+    /// and whether any of them is NaN. One level of f32 additions, then
+    /// f64: with `H = L/2`, each lane holds `p = t0 + t1` (and `p' = t2 +
+    /// t3`, or `t2`, for three or four vectors), or for one vector `p_j =
+    /// t0_j + t0_{j+H}`; then, in f64, `q_j = p_j + p_{j+H}` (with `p'`:
+    /// `(p_j + p'_j) + (p_{j+H} + p'_{j+H})`; for one vector `q_j = p_j`),
+    /// and the halving tree over `q_0..q_{H−1}` (lane `j` with `j + H/2`,
+    /// then `j + H/4`, … down to lane 0); `1/Σ` divided in f64 and rounded
+    /// once to f32.
+    ///
+    /// Every term meets at most one f32 rounding on its way into the sum
+    /// (at most `2^-24` of the sum in all); an f32 tree rounds at every
+    /// level, and terms below half an ulp of the max's exact 1 vanish at
+    /// each (six levels on AVX-512: six ulps at the max entry). The
+    /// association is fixed: a row's constant has the same bits alone and
+    /// in any group (an implementation may share the tree's shuffles and
+    /// the division across rows); the 8- and 16-lane portable types give
+    /// AVX2's and AVX-512's bits.
     #[inline(always)]
-    fn any_nan_lane(self, v: Self::f32s) -> bool {
-        first_lane::<Self>(v).is_nan()
+    #[allow(clippy::type_complexity)]
+    fn recip_sums<const N: usize, const R: usize>(
+        self,
+        t: &[[Self::f32s; N]; R],
+    ) -> ([Self::f32s; R], bool) {
+        fn lanes<V: pulp::bytemuck::Pod>(v: &V) -> &[f32] {
+            pulp::bytemuck::cast_slice(core::slice::from_ref(v))
+        }
+        let h = Self::F32_LANES / 2;
+        let (mut out, mut nan) = ([self.splat_f32s(0.0); R], false);
+        for r in 0..R {
+            let t = &t[r];
+            // At most 8 lanes after the first level (AVX-512's 16 halved).
+            let mut q = [0.0f64; 8];
+            if h == 0 {
+                // One lane (the scalar ISA has no short rows; kept total).
+                q[0] = t.iter().map(|v| lanes(v)[0] as f64).sum();
+            } else if N == 1 {
+                let v = lanes(&t[0]);
+                for j in 0..h {
+                    q[j] = (v[j] + v[j + h]) as f64;
+                }
+            } else {
+                let p = self.add_f32s(t[0], t[1]);
+                let p2 = match N {
+                    2 => None,
+                    3 => Some(t[2]),
+                    _ => Some(self.add_f32s(t[2], t[3])),
+                };
+                let (p, p2) = (lanes(&p), p2.as_ref().map(lanes));
+                for j in 0..h {
+                    q[j] = match p2 {
+                        None => p[j] as f64 + p[j + h] as f64,
+                        Some(p2) => {
+                            (p[j] as f64 + p2[j] as f64) + (p[j + h] as f64 + p2[j + h] as f64)
+                        }
+                    };
+                }
+            }
+            let mut k = h / 2;
+            while k > 0 {
+                for j in 0..k {
+                    q[j] += q[j + k];
+                }
+                k /= 2;
+            }
+            let c = (1.0 / q[0]) as f32;
+            nan |= c.is_nan();
+            out[r] = self.splat_f32s(c);
+        }
+        (out, nan)
     }
 
     /// A hand-written form of the streaming batch's long-row loop
@@ -327,12 +388,6 @@ pub(crate) unsafe fn load<S: Simd>(p: *const f32) -> S::f32s {
 pub(crate) unsafe fn store<S: Simd>(p: *mut f32, v: S::f32s) {
     // SAFETY: the caller's contract.
     unsafe { (p as *mut S::f32s).write_unaligned(v) }
-}
-
-/// Lane 0 of `v`.
-#[inline(always)]
-pub(crate) fn first_lane<S: Simd>(v: S::f32s) -> f32 {
-    pulp::bytemuck::cast_slice::<S::f32s, f32>(core::slice::from_ref(&v))[0]
 }
 
 /// Reinterprets a vector as another plain-data type of the same size (one

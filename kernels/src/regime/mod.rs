@@ -499,7 +499,7 @@ pub(crate) unsafe fn nan_row<Snk: Sink>(snk: Snk, y: Snk::Row, w: usize) {
     }
 }
 
-/// A row whose max `m` is not finite (SPEC §3), in scalar (and out of
+/// A row whose max `m` is not finite, in scalar (and out of
 /// line; `src` and `snk` by value, so that no regime's copy of them has
 /// its address taken): a NaN anywhere
 /// makes every result NaN; a `+∞` max shares the mass among the keys equal

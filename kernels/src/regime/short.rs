@@ -8,14 +8,14 @@
 //! v_0..v_{N-1} = keys of the row (inactive tail lanes −∞)
 //! m = max_i v_i, then a butterfly: the row max in every lane
 //! t_i = term(diff(v_i, m))                    padded lanes give 0
-//! c = the sink's row constant from the t_i    (softmax: a pairwise sum,
-//!                                              a butterfly, 1/Σ)
+//! c = the sink's row constant from the t_i    (softmax: 1/Σ, the sum in
+//!                                              f64 by a fixed tree)
 //! y_i = result(v_i, t_i, c)
 //! ```
 //! A row is a chain of dependent steps (~100 cycles of latency) but only
 //! ~40 operations per vector, so rows go in groups of `R` (2 to 8): one
 //! check covers the finiteness of all their maxima, their reductions may
-//! share shuffles ([`Isa::rows_all_lanes`]), and the out-of-order core
+//! share shuffles ([`Isa::rows_all_lanes`], [`Isa::recip_sums`]), and the out-of-order core
 //! overlaps them. Where [`Isa::PIPELINE_SHORT`], the next group's maxima
 //! are reduced before the current group's exps (a group alone is ~150
 //! operations behind two dependent reductions, more than the scheduler
@@ -147,12 +147,10 @@ unsafe fn load_group<S: Isa, Src: Source, const N: usize, const R: usize, const 
             }
         }
     }
-    let (m, _, _) = s.rows_all_lanes(
+    let m = s.rows_all_lanes(
         m,
         #[inline(always)]
         |a, b| s.max_f32s(a, b),
-        #[inline(always)]
-        |x| x,
     );
     (v, m)
 }

@@ -52,7 +52,7 @@ impl RowState {
         sum: ExpSum::ZERO,
     };
 
-    /// Whether the max is NaN or `+∞` (the row's results are SPEC §3's
+    /// Whether the max is NaN or `+∞` (the row's results are the special-value
     /// limits; its sum is meaningless).
     pub fn special(&self) -> bool {
         self.m.is_nan() || self.m == f32::INFINITY
