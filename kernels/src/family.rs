@@ -545,8 +545,9 @@ pub(crate) fn combination_keys(terms: &[(f32, &[f32])], out: &mut [f32]) {
 /// stage's softmax run through its regime (the max of the differences is
 /// exactly 0, so the plain stage's `d − 0` is `d`, and every exp, sum and
 /// result is the same; the tests compare the two through every regime).
-/// One pass over the input instead of a third instantiation of every
-/// regime (`docs/ARCHITECTURE.md`). Rows whose max key is not finite get
+/// For short rows: one pass over the input instead of a third
+/// instantiation of the short regime (`docs/ARCHITECTURE.md`); longer rows
+/// run the scaled stage through their regime. Rows whose max key is not finite get
 /// the keys that make the plain softmax give the special-value limits: `+∞` where
 /// the key is `+∞` and `−∞` elsewhere for a `+∞` max, `−∞` for a fully
 /// masked row, NaN kept.

@@ -9,7 +9,7 @@ use crate::isa::{Isa, Kern};
 use crate::plan::{IsaShape, Regime, STREAM_MIN, plan};
 use crate::regime::two_pass::{self, CHUNK, RowState};
 use crate::regime::{pipeline, short};
-use crate::stage::{F32Rows, Log, Prob, Sink, Source};
+use crate::stage::{F32Rows, Log, Prob, ScaledRows, Sink, Source};
 
 /// The whole kernel family on one instruction set, selected by the token
 /// `S` (pulp's `Scalar`, `V3`, `V4`, `Neon`, or a portable `ScalarNNNb`).
@@ -131,8 +131,11 @@ impl<S: Isa> Kernel<S> {
     /// softmin; `α = 1` is exactly [`Kernel::softmax`]. A NaN `alpha`
     /// gives a NaN row. Other `α`: the scaled stage's differences
     /// `|α|·(key − max)` (computed so that they cannot overflow while
-    /// finite) are written to `output` in one pass, then its plain softmax
-    /// runs in place: the same bits as the scaled stage through the regime.
+    /// finite). Short rows: the differences are written to `output` in one
+    /// pass, then its plain softmax runs in place (the same bits as the
+    /// scaled stage through the short regime, which is not instantiated);
+    /// longer rows: the scaled stage through the pipeline or two-pass
+    /// regime, one pass less.
     #[inline]
     pub fn softmax_scaled(self, input: &[f32], output: &mut [f32], alpha: f32) {
         self.softmax_scaled_rows(input, output, input.len().max(1), alpha);
@@ -154,14 +157,27 @@ impl<S: Isa> Kernel<S> {
         }
         if alpha.is_finite() && alpha != 0.0 {
             let (x, y, rows) = (input.as_ptr(), output.as_mut_ptr(), input.len() / row_len);
-            self.simd.run(ScaledKeys {
-                x,
-                y,
-                rows,
-                w: row_len,
-                alpha,
-            });
-            return self.softmax_rows_in_place(output, row_len);
+            if let Regime::Short { .. } = plan(IsaShape::of::<S>(), input.len(), row_len) {
+                self.simd.run(ScaledKeys {
+                    x,
+                    y,
+                    rows,
+                    w: row_len,
+                    alpha,
+                });
+                return self.softmax_rows_in_place(output, row_len);
+            }
+            let (src, snk) = (ScaledRows::new(x, alpha), Prob::new(y));
+            if rows > 0 {
+                Batch {
+                    src,
+                    snk,
+                    rows,
+                    w: row_len,
+                }
+                .run_unstreamed(self.simd);
+            }
+            return;
         }
         for (x, y) in input.chunks(row_len).zip(output.chunks_mut(row_len)) {
             crate::family::scaled_limit(x, y, alpha);
@@ -337,6 +353,21 @@ impl<Src: Source, Snk: Sink> Batch<Src, Snk> {
                 _ => s.run(In::<_, _, SHORT4>(self)),
             },
             Regime::Streaming if S::HAS_STREAM => s.run(In::<_, _, STREAMING>(self)),
+            Regime::TwoPass => s.run(In::<_, _, TWO_PASS>(self)),
+            _ => s.run(In::<_, _, PIPELINE>(self)),
+        }
+    }
+
+    /// [`Batch::run`] for a batch the planner does not send to the short
+    /// regime, without the streaming form (out-of-cache batches take the
+    /// in-cache pipeline): `softmax_scaled`'s longer rows. Its short rows
+    /// take the keys pass, so the short regimes are not instantiated for
+    /// its stage; nor is the streaming form, whose long-row loop would add
+    /// 5 s to the release build for the two out-of-cache shapes
+    /// (`docs/PERFORMANCE.md#code-generation`).
+    #[inline(always)]
+    fn run_unstreamed<S: Isa>(self, s: S) {
+        match plan(IsaShape::of::<S>(), self.rows * self.w, self.w) {
             Regime::TwoPass => s.run(In::<_, _, TWO_PASS>(self)),
             _ => s.run(In::<_, _, PIPELINE>(self)),
         }

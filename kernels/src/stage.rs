@@ -90,6 +90,13 @@ pub trait Source: Copy {
     /// [`Source::diff`] of one key against the finite max `m`.
     fn diff1(&self, key: f32, m: f32) -> f32;
 
+    /// `s` with `diff(key, m) ≈ s·(key − m)`: what a sum against one max
+    /// is rescaled by, `e^(s·(m_old − m_new))`, when the max grows (the
+    /// two-pass regime's running max). 1 unless the source scales.
+    fn key_scale(&self) -> f64 {
+        1.0
+    }
+
     /// The max itself, for [`Source::RAW`] sources (whose shift is the
     /// max); `None` for the others.
     fn raw_max<S: Isa>(sh: Self::Shift<S>) -> Option<S::f32s> {
@@ -271,6 +278,11 @@ impl Source for ScaledRows {
     #[inline(always)]
     fn diff1(&self, key: f32, m: f32) -> f32 {
         (self.h * key + -(self.h * m)) * self.a
+    }
+    #[inline(always)]
+    fn key_scale(&self) -> f64 {
+        // |α| = h·a exactly.
+        self.h as f64 * self.a as f64
     }
 }
 

@@ -192,10 +192,11 @@ impl ExpSum {
     }
 
     /// The state `(m, self)` merged with `(m2, o)`: the larger max, each
-    /// sum rescaled to it. Commutative; associative up to the rounding of
-    /// the f64 sums.
+    /// sum rescaled to it (by `e^(scale·(m_i − max))`, `scale` the source's
+    /// [`Source::key_scale`]). Commutative; associative up to the rounding
+    /// of the f64 sums.
     #[inline]
-    pub fn merge(self, m: f32, o: ExpSum, m2: f32) -> (f32, ExpSum) {
+    pub fn merge(self, m: f32, o: ExpSum, m2: f32, scale: f64) -> (f32, ExpSum) {
         let mm = m.max(m2);
         let side = |sum: ExpSum, mi: f32| {
             if mi == mm {
@@ -203,7 +204,7 @@ impl ExpSum {
             } else if mi == f32::NEG_INFINITY {
                 ExpSum::ZERO
             } else {
-                sum.rescale(libm::exp(mi as f64 - mm as f64))
+                sum.rescale(libm::exp((mi as f64 - mm as f64) * scale))
             }
         };
         (mm, side(self, m) + side(o, m2))

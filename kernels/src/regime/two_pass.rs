@@ -58,15 +58,21 @@ impl RowState {
         self.m.is_nan() || self.m == f32::INFINITY
     }
 
-    /// `self` followed by `o` (a special state wins).
+    /// `self` followed by `o` (a special state wins), for a source whose
+    /// `diff` is `key − m` (plain f32 rows).
     pub fn merge(self, o: RowState) -> RowState {
+        self.merge_scaled(o, 1.0)
+    }
+
+    /// [`RowState::merge`] for a source of [`Source::key_scale`] `scale`.
+    pub(crate) fn merge_scaled(self, o: RowState, scale: f64) -> RowState {
         if self.special() {
             return self;
         }
         if o.special() {
             return o;
         }
-        let (m, sum) = self.sum.merge(self.m, o.sum, o.m);
+        let (m, sum) = self.sum.merge(self.m, o.sum, o.m, scale);
         RowState {
             m,
             lo: self.lo.min(o.lo),
@@ -155,7 +161,10 @@ pub(crate) unsafe fn state<S: Isa, Src: Source, Snk: Sink>(
     unsafe {
         while i < i0 + n {
             let len = CHUNK.min(i0 + n - i);
-            st = st.merge(chunk_state::<S, Src, Snk>(s, src, x, i, len));
+            st = st.merge_scaled(
+                chunk_state::<S, Src, Snk>(s, src, x, i, len),
+                src.key_scale(),
+            );
             if st.special() {
                 break;
             }
@@ -194,7 +203,9 @@ unsafe fn chunk_state<S: Isa, Src: Source, Snk: Sink>(
             if bm > st.m {
                 st.sum = match st.m {
                     f32::NEG_INFINITY => ExpSum::ZERO,
-                    m => st.sum.rescale(libm::exp(m as f64 - bm as f64)),
+                    m => st
+                        .sum
+                        .rescale(libm::exp((m as f64 - bm as f64) * src.key_scale())),
                 };
                 st.m = bm;
             }
