@@ -16,13 +16,19 @@
 //! [`crate::testing::late_pairs_both`] runs both on the same inputs so that
 //! a test compares them bit for bit.
 
-use super::avx2::{EXP2_EIGHTHS, LN2_8_HI, LN2_8_LO, LOG2_E_8, T2, T3, exp};
-use super::{Isa, LatePairs, cast, load};
-use crate::exp::{EXP_LO, ROUND_MAGIC};
+use super::avx2::exp;
+use super::{Isa, LatePairs, load};
 use crate::sum::fast_two_sum;
-use core::arch::x86_64::__m256;
 use pulp::Simd;
 use pulp::x86::V3;
+// The `asm!` block's constants and operand types.
+#[cfg(feature = "asm")]
+use {
+    super::avx2::{EXP2_EIGHTHS, LN2_8_HI, LN2_8_LO, LOG2_E_8, T2, T3},
+    super::cast,
+    crate::exp::{EXP_LO, ROUND_MAGIC},
+    core::arch::x86_64::__m256,
+};
 
 /// Runs every pair of `job` (the `asm!` loop, or the twin without the
 /// `asm` feature) and returns their count.
