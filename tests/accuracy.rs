@@ -21,7 +21,7 @@
 //!    below 2^-126 (`log_softmax_*`).
 //! 4. `logsumexp` of tiny terms summed at subnormal precision
 //!    (`logsumexp_*`).
-//! 5. Subnormal softmax outputs: flushed to 0 (SPEC §3) or within the bound
+//! 5. Subnormal softmax outputs: flushed to 0 or within the bound
 //!    in ULPs of 2^-149 (`softmax_subnormal_*`, which print how many were
 //!    returned and how many flushed per engine).
 //!
@@ -38,10 +38,10 @@
 //!
 //! `u = 2^-24`. A relative error `ε` of a result `r` is at most `ε/u` of its
 //! ULPs (`r/ulp(r) < 2^24`), so a rounding of relative size `u` costs at
-//! most 1 ULP. `C = 4` is SPEC §4's budget for the exp, the blocked sum,
+//! most 1 ULP. `C = 4` is ACCURACY.md's budget for the exp, the blocked sum,
 //! the reciprocal or `ln`, and the final product or subtraction.
 //!
-//! * **softmax** (SPEC §4): `err_i ≤ C + |x_i − m|`. The kernel rounds
+//! * **softmax** (docs/ACCURACY.md): `err_i ≤ C + |x_i − m|`. The kernel rounds
 //!   `d_i = fl32(x_i − m)` (absolute error `≤ ½ulp(d_i) ≤ u·|d_i|`), which
 //!   `exp` turns into a relative error `u·|d_i|`: `|d_i|` ULP.
 //! * **softmax_of_combination**: the kernel forms `z_i = Σ_k α_k x_{k,i}` in
@@ -55,29 +55,29 @@
 //!   `err_i ≤ C + (1 + 2^-20)·|z_i − m| + D_i + Σ_j p_j·D_j`,
 //!   `D_i = max(T − 2, 0)·2^-80·A_i` (`2^24 · 2^-104`; zero for the two-term
 //!   guidance rows, where the double-double sum is exact). This is tighter
-//!   than SPEC §4's `C + Σ_k |α_k|·|x_{k,i} − m_k|`-style bound, and it is
+//!   than ACCURACY.md's `C + Σ_k |α_k|·|x_{k,i} − m_k|`-style bound, and it is
 //!   what "one fused expression, rounded once" means: computing
 //!   `fl(α₁x₁) + fl(α₂x₂)` in f32 costs `ulp(α_k x_k)`, thousands of ULPs
 //!   of the result on near-equal logits.
-//! * **softmax_scaled** (SPEC §4): `err_i ≤ C + 2·|α(x_i − m)|`, `m` the max
+//! * **softmax_scaled** (docs/ACCURACY.md): `err_i ≤ C + 2·|α(x_i − m)|`, `m` the max
 //!   for `α > 0`, the min for `α < 0` (`fl(x_i − m)` and the scaling are two
 //!   roundings of relative size `u·|α(x_i − m)|`). Those roundings also
 //!   perturb the denominator, by `2·Σ_j p_j·|α(x_j − m)|` ULP at most (the
-//!   `p`-weighted mean). SPEC §4 leaves that share out (`tests/family.rs`,
+//!   `p`-weighted mean). docs/ACCURACY.md leaves that share out (`tests/family.rs`,
 //!   `family_support::scaled_terms`, includes it). Every backend meets
-//!   SPEC §4's formula without the share on every row here, so these tests
+//!   ACCURACY.md's formula without the share on every row here, so these tests
 //!   assert it as written; a failure message says whether the element would
 //!   be within `C + 2t_i + 2Σ_j p_j t_j` (`t = |α(x − m)|`), so a
 //!   regression that only the share would cover is reported with its
 //!   numbers, not silently allowed.
-//! * **log_softmax** (SPEC §4, absolute):
+//! * **log_softmax** (docs/ACCURACY.md, absolute):
 //!   `|y_i − r_i| ≤ 4·ulp(r_i) + ulp(x_i − m) + Σ_j p_j·ulp(x_j − m)`. The
 //!   last two terms are the f32 roundings of `x − m` (the element's own,
 //!   which reaches `y_i` directly, and the others', which reach `ln Σ`
 //!   weighted by `p_j`); `ulp(v)` is at least twice the rounding error of
 //!   `fl32(v)`, and is 0-free (2^-149 for `v = 0`).
 //!   Two sharper checks, derived the same way, make the regressions fail
-//!   where SPEC's terms would leave room for the old errors:
+//!   where the documented terms would leave room for the old errors:
 //!   - **model check**: the kernel's keys are exactly `k_j = fl32(x_j − m)`
 //!     (one f32 subtraction, the max found first, in every regime below
 //!     2^21 elements), so against the oracle of those keys,
@@ -89,7 +89,7 @@
 //!     result: `|y_i − r_i| ≤ 4·ulp(r_i)`.
 //! * **logsumexp**: `|y − r| ≤ 4·ulp(r) + Σ_j p_j·ulp(x_j − m)` (the issue's
 //!   bound; as for `ln Σ` above). On exact rows: `|y − r| ≤ 4·ulp(r)`.
-//! * **flush** (SPEC §3): a result whose exact value is below 2^-126 (or
+//! * **flush**: a result whose exact value is below 2^-126 (or
 //!   whose bound reaches below it) may be `0`; otherwise subnormal results
 //!   are held to the same bound in ULPs of 2^-149.
 // `!(err <= bound)` is meant: a NaN error must fail.
@@ -113,7 +113,7 @@ use std::time::Instant;
 
 type Xoshiro = rand::rngs::Xoshiro256PlusPlus;
 
-/// SPEC §4's constant `C`, in ULPs of the result.
+/// ACCURACY.md's constant `C`, in ULPs of the result.
 const C: f64 = 4.0;
 /// 2^-149, the smallest subnormal f32 (the ULP of every f32 below 2^-125).
 const TINY: f64 = 1.401_298_464_324_817e-45;
@@ -256,7 +256,7 @@ struct Tally {
     ratio_at: String,
     fails: u64,
     first: Vec<String>,
-    /// Results `0` where SPEC §3 allows the flush (exact value, within the
+    /// Results `0` where the flush rule allows it (exact value, within the
     /// bound, below 2^-126).
     flushed: u64,
     /// Results whose exact value is below 2^-126 returned nonzero (and
@@ -385,7 +385,7 @@ fn absdiff(y: f32, r: Dd) -> f64 {
 
 /// A softmax-shaped result `y` (softmax, softmax_scaled,
 /// softmax_of_combination) against the oracle's `r`: `err ≤ C + var` ULP
-/// of `r`, or `0` where SPEC §3 allows the flush; NaN for NaN and exactly
+/// of `r`, or `0` where the flush rule allows it; NaN for NaN and exactly
 /// `0` for an exact `0` (a masked entry, or `e^d` below the f64 range).
 /// The measure recorded is `err − var` (the part `C` must cover).
 /// `share`: softmax_scaled's denominator share, not allowed, only named in
@@ -451,7 +451,7 @@ enum Measure {
 /// An absolute bound (log_softmax, logsumexp): `|y − r| ≤ C·ulp(r) +
 /// extra`; NaN for NaN; a reference that is infinite in f32 (a masked
 /// entry, or `x − m` beyond the f32 range) exactly that infinity; `0`
-/// allowed where `|r| < 2^-126` (SPEC §3).
+/// allowed where `|r| < 2^-126`.
 fn check_abs(t: &mut Tally, y: f32, r: Dd, extra: f64, m: Measure, at: &At) {
     if r.is_nan() {
         if y.is_nan() {
@@ -515,7 +515,7 @@ fn check_abs(t: &mut Tally, y: f32, r: Dd, extra: f64, m: Measure, at: &At) {
 // References and bound terms
 // ---------------------------------------------------------------------------
 
-/// Whether a row is ordinary (SPEC §3): no NaN, no `+∞`, some finite entry.
+/// Whether a row is ordinary: no NaN, no `+∞`, some finite entry.
 fn ordinary(x: &[f32]) -> bool {
     row_class(x) == RowClass::Ordinary
 }
@@ -1010,7 +1010,7 @@ fn combination_finite_extremes() {
 // 2. softmax_scaled: no overflow before the scaling
 // ---------------------------------------------------------------------------
 
-/// Checks one `softmax_scaled` row on one engine against SPEC §4's
+/// Checks one `softmax_scaled` row on one engine against ACCURACY.md's
 /// `C + 2|α(x_i − m)|` (the denominator share only named when it fails);
 /// returns the output.
 fn check_scaled_row(
@@ -1082,7 +1082,7 @@ fn scaled_huge_logits_tiny_alpha() {
             "[{TEST}] {:<34} α = 1e-38: {y:?}; α = −1e-38: {yn:?}",
             e.name
         );
-        // The same row in a batch, between neighbours: the same bits (SPEC §5).
+        // The same row in a batch, between neighbours: the same bits (batch invariance).
         let batch: Vec<f32> = [[1.0f32, 2.0, -3e38, 3e38], x, [0.0; 4]].concat();
         let mut yb = vec![f32::NAN; 12];
         e.ops.softmax_scaled_rows(&batch, &mut yb, 4, 1e-38);
@@ -1183,9 +1183,9 @@ fn scaled_no_overflow_before_scaling_rows() {
 // 3. log_softmax near 0
 // ---------------------------------------------------------------------------
 
-/// Checks log_softmax of `x` on one engine against the oracle (SPEC bound)
+/// Checks log_softmax of `x` on one engine against the oracle (documented bound)
 /// and, for `model`, against the oracle of the kernel's keys (`C` only);
-/// `exact`: the row's differences are exact, the SPEC terms are dropped.
+/// `exact`: the row's differences are exact, the documented terms are dropped.
 struct LogRef {
     r: Vec<Dd>,
     extra: Vec<f64>,
@@ -1256,7 +1256,7 @@ fn log_softmax_max_entry_near_zero() {
     let (r3, rm3) = (lr.r[3], lr.model.as_ref().unwrap()[3]);
     let u3 = ulp_f32(r3.to_f64());
     eprintln!(
-        "[{TEST}] max entry: r = {:.12e} (ulp {u3:e}); model r̃ = {:.12e} ({:+.2} ULP from r); SPEC bound {:.2} ULP",
+        "[{TEST}] max entry: r = {:.12e} (ulp {u3:e}); model r̃ = {:.12e} ({:+.2} ULP from r); documented bound {:.2} ULP",
         r3.to_f64(),
         rm3.to_f64(),
         (rm3 - r3).to_f64() / u3,
@@ -1300,13 +1300,13 @@ fn log_softmax_max_entry_near_zero() {
         spec.push((e.name.clone(), ts));
         model.push((e.name, tm));
     }
-    finish(&format!("{TEST} (SPEC bound)"), "|y−r|/bound", &spec);
+    finish(&format!("{TEST} (documented bound)"), "|y−r|/bound", &spec);
     finish(&format!("{TEST} (model check)"), "ULP(r̃)", &model);
 }
 
 /// Rows around it: one entry 25–40 above the others (so the max entry's
 /// result is `−ln(1 + δ)` with `δ` from 1e-17 to 1e-9), random
-/// perturbations, every length; SPEC bound and the model check.
+/// perturbations, every length; documented bound and the model check.
 #[test]
 fn log_softmax_near_zero_rows() {
     const TEST: &str = "log_softmax_near_zero_rows";
@@ -1343,7 +1343,7 @@ fn log_softmax_near_zero_rows() {
             }
         }
     }
-    finish(&format!("{TEST} (SPEC bound)"), "|y−r|/bound", &spec);
+    finish(&format!("{TEST} (documented bound)"), "|y−r|/bound", &spec);
     finish(&format!("{TEST} (model check)"), "ULP(r̃)", &model);
 }
 
@@ -1402,7 +1402,7 @@ fn log_softmax_with_terms_below_min_normal() {
             let mut x: Vec<f32> = grid(&mut g, n, lo, hi).into_iter().map(|d| m + d).collect();
             let k = g.random_range(0..n);
             x[k] = m;
-            // The model keys are the exact differences here: the SPEC and
+            // The model keys are the exact differences here: the documented bound and
             // the model check coincide, with nothing inherited.
             let lr = log_ref(&x, false, true);
             for (j, (e, (_, t))) in engines.iter().zip(tallies.iter_mut()).enumerate() {
@@ -1509,12 +1509,12 @@ fn logsumexp_tiny_terms() {
         "oracle logsumexp([0] + [−95] × 4096) = {r0:e}, the issue says ≈ 2.26e-38"
     );
     assert!(r0 > MIN_NORMAL, "a normal result");
-    // The issue's bound with SPEC's inherited term would allow
+    // The issue's bound with the documented inherited term would allow
     // Σ p_j·ulp(95) = 2^-17·r ≈ 128 ULP here (the old error was 98): the
     // exact-row bound is what catches it.
     let spec_extra = inherited(&rows[0].1, &oracle::softmax(&rows[0].1));
     eprintln!(
-        "[{TEST}] logsumexp([0] + [−95] × 4096) = {r0:.9e}; bound 4 ULP (SPEC's inherited term would add {:.1} ULP)",
+        "[{TEST}] logsumexp([0] + [−95] × 4096) = {r0:.9e}; bound 4 ULP (the documented inherited term would add {:.1} ULP)",
         spec_extra / ulp_f32(r0)
     );
     // The bound rejects the f32-subnormal sum on the normal results.
@@ -2008,12 +2008,12 @@ fn accuracy_report() {
     );
     let _ = writeln!(
         s,
-        "- \"max error\" is the measure in the second column; \"bound\" is SPEC §4's constant C for it \
+        "- \"max error\" is the measure in the second column; \"bound\" is ACCURACY.md's constant C for it \
          (1 for log_softmax, whose column is in units of its whole bound \
          4·ulp(r_i) + ulp(x_i−m) + Σp_j·ulp(x_j−m)). \"max/bound\" is the largest |y − r| over the \
-         whole bound (for softmax_scaled SPEC §4's C + 2|α(x_i−m)|, without a denominator share). \
+         whole bound (for softmax_scaled ACCURACY.md's C + 2|α(x_i−m)|, without a denominator share). \
          \"checked\": elements (rows for logsumexp); \"flushed\": results returned as 0 where \
-         SPEC §3 allows it (exact value below 2^-126)."
+         the flush rule allows it (exact value below 2^-126)."
     );
     let _ = writeln!(
         s,

@@ -1,6 +1,6 @@
 //! Differential tests: every engine of the roster (each dispatched backend
 //! the CPU runs, plus the portable 16-lane kernel on x86-64) against the f64
-//! reference, with the SPEC §4 bounds of `common` — every length 1..=300 and
+//! reference, with the docs/ACCURACY.md bounds of `common` — every length 1..=300 and
 //! 4096, 32000, 128256, 2^20; every input family; out-of-place at unaligned
 //! offsets (with canaries), in place, and the rows API.
 //!
@@ -33,8 +33,8 @@ impl Func {
         }
     }
 
-    /// The SPEC check (`strict`), or for log-softmax the plumbing check
-    /// with [`LN_SUM_SLACK`] (softmax has a single, SPEC, check).
+    /// The documented-bound check (`strict`), or for log-softmax the plumbing check
+    /// with [`LN_SUM_SLACK`] (softmax has a single check, the documented bound).
     fn check(self, x: &[f32], r: &[f64], y: &[f32], strict: bool) -> RowReport {
         match self {
             Func::Softmax => check_softmax_row(x, r, y),
@@ -322,7 +322,7 @@ fn softmax_matches_reference() {
 }
 
 /// Log-softmax, every engine × every length × every family, out of place,
-/// against the SPEC bound `4·ulp(r) + ulp(x − m)` plus the error inherited
+/// against the documented bound `4·ulp(r) + ulp(x − m)` plus the error inherited
 /// through `ln Σ` (see `common::inherited_subtraction_error`). Also prints
 /// the same outputs against the looser plumbing bound.
 #[test]
@@ -656,7 +656,7 @@ fn special_rows_do_not_leak_into_neighbours() {
 
 /// `|Σ y − 1| ≤ 1e-6` (summed in f64) at every length 1..=300 and the long
 /// lengths, on every engine, for the ordinary families. For these inputs
-/// the SPEC bound implies it: `Σ|y_i − r_i| ≤ 2^-23·Σ r_i(4 + |x_i − m|)`,
+/// the documented bound implies it: `Σ|y_i − r_i| ≤ 2^-23·Σ r_i(4 + |x_i − m|)`,
 /// and the softmax-weighted mean of `|x − m|` is at most about 1 here, so
 /// the bound is ≤ 5·2^-23 ≈ 6e-7.
 #[test]
@@ -700,7 +700,7 @@ fn softmax_sums_to_one_at_every_length() {
     assert!(checked > 0);
 }
 
-/// One 2^24-element row on the fastest backend only (SPEC §4: C ≤ 4 up to
+/// One 2^24-element row on the fastest backend only (docs/ACCURACY.md: C ≤ 4 up to
 /// 2^24): softmax within the bound everywhere and summing to 1 within 1e-6,
 /// and logsumexp within its bound.
 #[test]

@@ -1,4 +1,4 @@
-//! SPEC §2: typed errors, and a refused call leaves its output untouched
+//! Typed errors, and a refused call leaves its output untouched
 //! byte for byte; empty rows are not errors. Through every dispatched
 //! backend and through the free functions.
 

@@ -1,4 +1,4 @@
-//! The rest of the softmax family (SPEC §1) on every engine: differential
+//! The rest of the softmax family on every engine: differential
 //! accuracy against f64 references with derived bounds (one report test,
 //! `family_accuracy_report`, prints each function's max error per engine),
 //! the exact limits of `softmax_scaled`, the special values of every
@@ -116,7 +116,7 @@ fn acc_softmax_scaled(e: &Engine, rep: &mut Report) {
 
 /// Rows of `softmax_scaled_rows`: each row against the reference, and
 /// bit-for-bit equal to `softmax_scaled` of that row alone (rows are
-/// independent, SPEC §1).
+/// independent).
 fn acc_softmax_scaled_rows(e: &Engine, rep: &mut Report) {
     let acc = rep.entry("softmax_scaled_rows").or_default();
     let mut g = rng(0x5ca1_ed02);
@@ -615,7 +615,7 @@ fn fmt_err(v: f64) -> String {
 }
 
 // ---------------------------------------------------------------------------
-// softmax_scaled: the exact limits of SPEC §1 and the special values of §3
+// softmax_scaled: its exact limits (α → 0, ±∞) and the special values
 // ---------------------------------------------------------------------------
 
 /// `(1/k as f64) as f32`: the exact share of `k` tied winners (correctly
@@ -743,7 +743,7 @@ fn scaled_special_values() {
                             e.ops.softmax_scaled(&rest, &mut yr, a);
                             let got: Vec<f32> =
                                 (0..n).filter(|i| !hits.contains(i)).map(|i| y[i]).collect();
-                            // Same values as the unmasked row: SPEC §3 "the rest a
+                            // Same values as the unmasked row: "the rest a
                             // normal softmax" (the sum order may differ: 2×C).
                             for (u, v) in got.iter().zip(&yr) {
                                 assert!(
@@ -786,7 +786,7 @@ fn scaled_special_values() {
             for a in [0.5f32, 1.0, 2.0, -0.5, -2.0, 1e-38, -1e-38] {
                 let mut y = sentinel(n);
                 e.ops.softmax_scaled(&ext, &mut y, a);
-                // SPEC §4: no intermediate overflows while `α(x − pivot)` is
+                // docs/ACCURACY.md: no intermediate overflows while `α(x − pivot)` is
                 // finite, so the reference is the whole row's (`α·x` is exact
                 // in f64), even where `x − pivot` overflows f32.
                 let r = ref_scaled(&ext, a);
@@ -810,7 +810,7 @@ fn scaled_special_values() {
     }
 }
 
-/// SPEC §4: `C ≤ 4` at every row length. A row with one entry at the max and
+/// docs/ACCURACY.md: `C ≤ 4` at every row length. A row with one entry at the max and
 /// many terms `e^(x_j − m)` just below half an ULP of 1 (`x_j − m = −16.7`,
 /// `e^-16.7 ≈ 5.6e-8 < 2^-24`): in the blocked sum, the accumulator lane that
 /// holds the max's `e^0 = 1` adds up to 15 more terms per block, and each of

@@ -1,4 +1,4 @@
-//! Hostile floating-point environments (SPEC §3: "kernels give correct
+//! Hostile floating-point environments ("kernels give correct
 //! results when the caller has set flush-to-zero / denormals-are-zero").
 //!
 //! Each test sets the thread's FP control register (x86-64 MXCSR through
@@ -15,7 +15,7 @@
 //! * FTZ + DAZ (x86) / FZ (aarch64): every result stays within the bounds
 //!   of the default environment. softmax, softmax_scaled and sigmoid are
 //!   bit-for-bit the default results except that results below 2^-126
-//!   become 0 (SPEC §3 allows that); log-softmax, logsumexp and the family
+//!   become 0 (the flush rule allows that); log-softmax, logsumexp and the family
 //!   may differ by a few ULP where an intermediate is subnormal (e.g. the
 //!   compensation terms of a sum of exps near 2^-126; the test reports the
 //!   count and the largest difference). Subnormal *inputs* count as zero: a subnormal
@@ -24,7 +24,7 @@
 //!   logit is the logit 0 (a difference of at most 2^-126 in the exponent,
 //!   invisible in the result). The kernels' exp flushes below 2^-126 by
 //!   itself, so no intermediate of softmax depends on the mode.
-//! * Round toward zero, toward +∞, toward −∞ (SPEC §4: within twice the
+//! * Round toward zero, toward +∞, toward −∞ (docs/ACCURACY.md: within twice the
 //!   bound under any rounding mode, at no cost to the default): every call
 //!   runs in round-to-nearest whatever the caller's mode (the kernels read
 //!   the control register once per call and switch only when it is not
@@ -250,7 +250,7 @@ fn lengths() -> Vec<usize> {
     LENGTHS.iter().copied().filter(|&n| n <= max).collect()
 }
 
-/// The input rows: ordinary families and the SPEC §3 special rows.
+/// The input rows: ordinary families and the special rows.
 fn rows() -> Vec<(String, Vec<f32>)> {
     let mut v = Vec::new();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
@@ -595,7 +595,7 @@ impl Budget {
 
 /// Blocked-sum allowance, as in the fuzz harness: each f32 addition with a
 /// non-zero addend may round by up to one ULP of a partial sum ≤ S (≤ 23
-/// such additions on one chain). This goes beyond the SPEC's `C ≤ 4`, a
+/// such additions on one chain). This goes beyond the documented `C ≤ 4`, a
 /// known finding (see `fuzz/README.md`) independent of the environment; the
 /// tests here are about what the environment changes.
 fn sum_slack(r: &[f64]) -> f64 {
@@ -648,7 +648,7 @@ fn check_softmax(ctx: &str, x: &[f32], r: &[f64], y: &[f32], bud: Budget) {
     }
 }
 
-/// Log-softmax: SPEC §4 `4·ulp(r) + ulp(x − m)`, times `bud.factor`, plus the
+/// Log-softmax: docs/ACCURACY.md `4·ulp(r) + ulp(x − m)`, times `bud.factor`, plus the
 /// error of `ln S` (relative error of `S`, with the same slack).
 fn check_log_softmax(ctx: &str, x: &[f32], r: &[f64], rs: &[f64], y: &[f32], bud: Budget) {
     let m = max_of(x);
@@ -658,7 +658,7 @@ fn check_log_softmax(ctx: &str, x: &[f32], r: &[f64], rs: &[f64], y: &[f32], bud
         if ri.is_nan() {
             assert!(v.is_nan(), "{ctx}: element {i}: {v:e}, reference NaN");
         } else if ri.is_infinite() || (m.is_finite() && (xi - m).is_infinite()) {
-            // A masked entry, or x − m overflowing f32 (SPEC §3): −∞; an
+            // A masked entry, or x − m overflowing f32: −∞; an
             // overflow rounded toward zero or +∞ saturates at −f32::MAX.
             let saturated = ri.is_finite() && bud.factor > 1.0 && v == -f32::MAX;
             assert!(
@@ -1032,8 +1032,8 @@ fn flush_and_round_toward_zero() {
 
 /// The kernels' exp under each rounding mode, measured through
 /// `softmax([0, x])[1] = e^x/(1 + e^x)` for x in [−86, 0]: reports the worst
-/// error in ULP per mode and checks it against the SPEC's 4 in every mode
-/// (SPEC §4 allows twice that under a directed mode).
+/// error in ULP per mode and checks it against the documented 4 in every mode
+/// (docs/ACCURACY.md allows twice that under a directed mode).
 #[test]
 fn directed_rounding_exp_error() {
     let test = "directed_rounding_exp_error";
@@ -1083,7 +1083,7 @@ fn worst_pair_error(sm: &Softmax, env: Option<Env>) -> f64 {
     worst
 }
 
-/// SPEC §4, finding 6 of the accuracy issue: under a directed rounding
+/// docs/ACCURACY.md, finding 6 of the accuracy issue: under a directed rounding
 /// mode every result stays within twice its bound. `softmax([1, 2, 3])`
 /// (65 ULP off under round-up on the scalar backend before the kernels
 /// switched to round-to-nearest) and the worst pair over `[−86, 0]`.

@@ -1,4 +1,4 @@
-//! One row, one answer (SPEC §5): on one backend, a row's result is
+//! One row, one answer (batch invariance): on one backend, a row's result is
 //! bit-for-bit the same whatever the call that computes it. For every
 //! engine and every regime a row can take (short rows of 1 to 4 vectors
 //! and AVX-512's narrow rows, the pipeline, its streaming form, two-pass
@@ -151,7 +151,7 @@ const ROW_LENS: [usize; 22] = [
 ];
 
 /// The row of a batch at `i`: ordinary rows of a few families, and the
-/// special rows of SPEC §3 at some positions.
+/// special rows at some positions.
 fn batch_row(i: usize, w: usize, salt: u64) -> Vec<f32> {
     let fam = match (i + salt as usize) % 9 {
         0 => Family::Nan,

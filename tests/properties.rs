@@ -1,7 +1,7 @@
 //! Property tests: one per property of the softmax math, each over many
 //! seeded random rows on every engine (dispatched backends and the portable
 //! 4/8/16-lane kernels). Every comparison uses a tolerance derived from the
-//! bounds in `family_support` (SPEC §4 for `softmax`, the derived ones for
+//! bounds in `family_support` (docs/ACCURACY.md for `softmax`, the derived ones for
 //! the family), never a loose constant:
 //!
 //! * shift invariance `S(x + c) = S(x)`, `c` up to ±1e3;
@@ -226,13 +226,13 @@ fn shift_invariance() {
 
 /// `p = S(x)`, `l = logits_from_probs(p)`:
 /// * ZeroMean: `l ≈ x − mean(x)`. `ln p_i` is within `η_i = 2u·B_i` of the
-///   exact `ln S(x)_i = x_i − m − ln Z` (B_i the SPEC bound of `p_i`), the
+///   exact `ln S(x)_i = x_i − m − ln Z` (B_i the documented bound of `p_i`), the
 ///   anchor removes `m + ln Z` up to `mean(η)`, and the function itself adds
 ///   `K_LOGITS_ZERO_MEAN·ulp(|ln p_i| + mean|ln p|)`.
 /// * Component(k): `l_k = 0` exactly and `l ≈ x − x_k` (η_i + η_k +
 ///   `K_LOGITS_COMPONENT·ulp(|ln p_i| + |ln p_k|)`).
 /// * `S(l) ≈ p`: `l = ln p + c` up to the logits error `ε_i`, so the exact
-///   `S(l) = p/Σp` within relative `ε_i + max ε`; `S(l)` adds its own SPEC
+///   `S(l) = p/Σp` within relative `ε_i + max ε`; `S(l)` adds its own documented
 ///   bound `4 + |l_i − max l|` ULP.
 #[test]
 fn inverse_round_trip() {
@@ -345,7 +345,7 @@ fn combination_of(e: &Engine, terms: &[(f32, &[f32])], n: usize) -> Vec<f32> {
     y
 }
 
-/// Relative error bounds `2u·B_i` of a softmax output with SPEC bounds `B`.
+/// Relative error bounds `2u·B_i` of a softmax output with documented bounds `B`.
 fn rel(bounds: &[f64]) -> Vec<f64> {
     bounds.iter().map(|b| 2.0 * U * b).collect()
 }
@@ -689,7 +689,7 @@ fn backward_is_jacobian_transpose_times_dy() {
 }
 
 /// Rows of the Jacobian sum to 0: exactly, `Σ_j J_ij = y_i·(1 − Σ_j y_j)`,
-/// which the SPEC bound of the softmax keeps within `y_i·Σ_j B_j·ulp(y_j)`
+/// which the documented bound of the softmax keeps within `y_i·Σ_j B_j·ulp(y_j)`
 /// of 0; the computed entries add their own rounding. `J` is symmetric bit
 /// for bit (`y_i·y_j` is one correctly rounded product either way).
 #[test]

@@ -1,7 +1,7 @@
 //! The f64 reference is the oracle of every differential test, so it is
 //! tested on its own: hand-computed cases (2-element rows against the
 //! logistic function), identities of ln Σ e^x, shift invariance, and the
-//! SPEC §3 classes.
+//! row classes.
 
 use simd_softmax::reference::{log_softmax, logistic, logsumexp, softmax};
 
@@ -219,7 +219,7 @@ fn shift_invariance() {
     assert!(s.iter().all(|v| v.is_finite()) && close(s.iter().sum(), 1.0, 1e-15));
 }
 
-/// The SPEC §3 classes, in the reference itself.
+/// The row classes, in the reference itself.
 #[test]
 fn special_classes() {
     let nan = f32::NAN;

@@ -1,4 +1,4 @@
-//! SPEC §3 special values, exactly, on every engine: NaN rows, `+∞` limits,
+//! The special values, exactly, on every engine: NaN rows, `+∞` limits,
 //! fully and partially masked rows, finite extremes, subnormal inputs (also
 //! under FTZ/DAZ on x86-64), and the same class of result on every engine.
 
@@ -469,7 +469,7 @@ fn special_results_have_the_same_class_on_every_engine() {
     assert!(compared > 0);
 }
 
-/// SPEC §3: kernels give correct results when the caller has set
+/// Kernels give correct results when the caller has set
 /// flush-to-zero and denormals-are-zero (MXCSR FTZ|DAZ). The reference is
 /// computed before, and the outputs checked after, restoring MXCSR (the
 /// f64 reference and the checker must not run under FTZ/DAZ themselves).
@@ -549,7 +549,7 @@ fn correct_under_ftz_daz() {
 }
 
 /// Checks softmax and log-softmax of each case against hand-computed f64
-/// values with the SPEC bounds.
+/// values with the documented bounds.
 fn check_hand_cases(cases: &[(Vec<f32>, Vec<f64>, Vec<f64>)]) {
     let roster = Roster::all();
     roster.announce("hand-computed cases");
@@ -593,7 +593,7 @@ fn check_hand_cases(cases: &[(Vec<f32>, Vec<f64>, Vec<f64>)]) {
     );
 }
 
-/// Hand-computed values every engine must reproduce (SPEC bounds).
+/// Hand-computed values every engine must reproduce (documented bounds).
 #[test]
 fn hand_computed_values() {
     let e1 = std::f64::consts::E;
@@ -631,7 +631,7 @@ fn hand_computed_values() {
 }
 
 /// Rows whose `Σ e^{x−m}` is close to 1: log-softmax of the max entry is
-/// the small number `−ln(1 + ε)`, and the SPEC bound `4·ulp(r) + ulp(x − m)`
+/// the small number `−ln(1 + ε)`, and the documented bound `4·ulp(r) + ulp(x − m)`
 /// (with `x − m = 0`) measures it in its own, tiny, ULPs. Computing `ln`
 /// of a rounded `1 + ε` loses the rounding of that sum *absolutely*: about
 /// 2^-24 for an f32 sum, 2^-53 for an f64 one, which is thousands to

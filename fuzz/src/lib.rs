@@ -9,19 +9,19 @@
 //! values. Every public function then runs on every backend the CPU runs
 //! (and once through the free functions), and each result is checked
 //!
-//! * against the f64 reference with the SPEC §4 bound (or, for the functions
-//!   the SPEC gives no bound, a bound derived below next to each check),
-//! * against the SPEC §3 special-value rules (NaN rows, `+∞` sharing, masks,
+//! * against the f64 reference with the docs/ACCURACY.md bound (or, for the functions
+//!   no bound is documented, a bound derived below next to each check),
+//! * against the special-value rules (NaN rows, `+∞` sharing, masks,
 //!   flushing below 2^-126),
 //! * for agreement in result class (NaN / +∞ / −∞ / 0 / finite) between the
 //!   backends,
-//! * for the SPEC §2 errors: a refused call returns the right error and
+//! * for the errors: a refused call returns the right error and
 //!   leaves its output untouched,
 //! * for writes outside the output slice (guard elements around it).
 //!
 //! Any violation panics, which libFuzzer reports as a crash.
 //!
-//! The bounds are SPEC §4's, with nothing widened: log-softmax and
+//! The bounds are ACCURACY.md's, with nothing widened: log-softmax and
 //! logsumexp to `4·ulp(r) (+ ulp(x_i − m)) + Σ_j p_j·ulp(x_j − m)`,
 //! `softmax_scaled` and `softmax_of_combination` to the exact functions
 //! `S(αx)` and `S(Σ α_k x_k)` even where an f32 intermediate would
@@ -31,7 +31,7 @@
 use simd_softmax::{Anchor, Backend, Error, Softmax, reference};
 use std::sync::OnceLock;
 
-/// The SPEC §4 constant `C` (ULPs).
+/// The docs/ACCURACY.md constant `C` (ULPs).
 pub const C_ULPS: f64 = 4.0;
 /// `2^-24`, the unit roundoff of f32.
 const U: f64 = 1.0 / 16_777_216.0;
@@ -410,7 +410,7 @@ fn class(v: f32) -> Class {
 }
 
 /// Same class element by element. With `zero_matters` (probabilities), `0`
-/// and a value below 2^-100 (the flush zone of SPEC §3, where backends may
+/// and a value below 2^-100 (the flush zone, where backends may
 /// differ) count as the same; otherwise (logs, gradients) any finite
 /// values do (e.g. `ln S` of a sum that is 1 on one backend and 1 + 1e-12
 /// on another, both within the bound).
@@ -429,7 +429,7 @@ fn same_classes(ctx: &str, a: &[f32], b: &[f32], zero_matters: bool) {
 }
 
 // ---------------------------------------------------------------------------
-// Softmax, log-softmax, logsumexp (SPEC §3, §4)
+// Softmax, log-softmax, logsumexp (special values, accuracy bounds)
 // ---------------------------------------------------------------------------
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -456,7 +456,7 @@ fn row_class(x: &[f32]) -> RowClass {
 /// rounding error, and the sum `S = Σ e^{d_j}` is off by the factor
 /// `Σ_j r_j e^{δ_j} ≈ 1 + Σ_j r_j δ_j`. Returns `|Σ_j r_j δ_j|` (relative).
 ///
-/// SPEC §4's per-element term `|x_i − m|` covers `δ_i` only; this is the
+/// ACCURACY.md's per-element term `|x_i − m|` covers `δ_i` only; this is the
 /// part every other element adds through the normalization. It is zero
 /// when the subtractions are exact (Sterbenz) and tiny in practice.
 fn sum_shift_error(x: &[f32], m: f32, r: &[f64]) -> f64 {
@@ -476,7 +476,7 @@ fn sum_shift_error(x: &[f32], m: f32, r: &[f64]) -> f64 {
     s.abs()
 }
 
-/// The softmax of one row against the reference `r` (SPEC §3 and §4):
+/// The softmax of one row against the reference `r` (special values and accuracy bounds):
 /// `err_i ≤ C + |x_i − m| + 2^24·|Σ_j r_j δ_j|` (the last term: see
 /// [`sum_shift_error`]); `y_i == 0` where `r_i == 0` and allowed where `r_i`
 /// is below 2^-126 (flush); `|Σ y − 1| ≤ Σ_i r_i·bound_i·2^-23` plus the
@@ -516,7 +516,7 @@ fn check_softmax_row(ctx: &str, x: &[f32], r: &[f64], y: &[f32]) {
                 let b = C_ULPS + (xi as f64 - m as f64).abs() + shift;
                 budget += ri * b * EPS + MIN_NORMAL;
                 if v == 0.0 && ri * (1.0 - b * EPS) < MIN_NORMAL {
-                    continue; // SPEC §3: results below 2^-126 may be flushed
+                    continue; // Results below 2^-126 may be flushed
                 }
                 check_abs(ctx, i, v, ri, b * ulp_f32(ri));
             }
@@ -530,7 +530,7 @@ fn check_softmax_row(ctx: &str, x: &[f32], r: &[f64], y: &[f32]) {
 }
 
 /// What `ln S` inherits from the rounded subtractions of the other
-/// entries: `Σ_j p_j·ulp(x_j − m)` (SPEC §4's last log-softmax term;
+/// entries: `Σ_j p_j·ulp(x_j − m)` (ACCURACY.md's last log-softmax term;
 /// `ulp(x_j − m)` is twice the worst rounding of `fl(x_j − m)`, which moves
 /// `e^{x_j − m}`, and `ln S` by `p_j` times it).
 fn inherited(x: &[f32], m: f32, r_soft: &[f64]) -> f64 {
@@ -542,7 +542,7 @@ fn inherited(x: &[f32], m: f32, r_soft: &[f64]) -> f64 {
 }
 
 /// Log-softmax of one row: `|y_i − r_i| ≤ 4·ulp(r_i) + ulp(x_i − m) +`
-/// [`inherited`] (SPEC §4); `−∞` exactly where the reference
+/// [`inherited`] (docs/ACCURACY.md); `−∞` exactly where the reference
 /// is `−∞` (masked entries) or the f32 subtraction `x_i − m` overflows.
 fn check_log_softmax_row(ctx: &str, x: &[f32], r: &[f64], r_soft: &[f64], y: &[f32]) {
     let _row = set_row(x);
@@ -569,7 +569,7 @@ fn check_log_softmax_row(ctx: &str, x: &[f32], r: &[f64], r_soft: &[f64], y: &[f
                 }
                 let mut b = 4.0 * ulp_f32(ri) + ulp_f32(xi as f64 - m as f64) + extra;
                 if ri.abs() < MIN_NORMAL {
-                    b = b.max(MIN_NORMAL); // SPEC §3: below 2^-126 may flush
+                    b = b.max(MIN_NORMAL); // Below 2^-126 may flush
                 }
                 check_abs(ctx, i, v, ri, b);
             }
@@ -751,7 +751,7 @@ pub fn forward(data: &[u8]) {
             true,
         );
 
-        // SPEC §2: refused calls (bad lengths, bad row_len) write nothing.
+        // Refused calls (bad lengths, bad row_len) write nothing.
         forward_errors(sm, xin, n, bad_sel, &ctx("errors"));
 
         outputs.push((
@@ -767,7 +767,7 @@ pub fn forward(data: &[u8]) {
         ));
     }
 
-    // Every backend: the same class of result (SPEC §3).
+    // Every backend: the same class of result.
     if let Some((first, rest)) = outputs.split_first() {
         for other in rest {
             let ctx = format!("forward n={n}: {} vs {}", first.0, other.0);
@@ -910,16 +910,16 @@ fn forward_errors(sm: &Softmax, x: &[f32], n: usize, sel: u8, ctx: &str) {
 /// Largest `n` the Jacobian (`n²` outputs per backend) is fuzzed at.
 const JACOBIAN_MAX: usize = 96;
 
-/// The reference of `softmax(α·x)` (SPEC §1 limits) and the per-element
+/// The reference of `softmax(α·x)` (with its limits) and the per-element
 /// bound in ULPs.
 ///
 /// Finite `α ≠ 0`: `r = S(α·x)` in f64, `m` the max (`α > 0`) or min
 /// (`α < 0`), `d_i = x_i − m`. A kernel that computes `e^{fl(fl(x−m)·α)}`
 /// perturbs each exponent by `τ_j`, `|τ_j| ≤ 2·2^-24·|α d_j|` (two
 /// roundings), so `err_i ≤ C + 2|α d_i| + 2·Σ_j r_j |α d_j|` ULP (the same
-/// argument as SPEC §4, the second term through the normalization).
+/// argument as docs/ACCURACY.md, the second term through the normalization).
 ///
-/// No intermediate may overflow while `α·(x_j − m)` is finite (SPEC §4),
+/// No intermediate may overflow while `α·(x_j − m)` is finite (docs/ACCURACY.md),
 /// so the reference is `α·(x_j − m)` in f64 even where `x_j − m` would
 /// overflow f32.
 fn scaled_reference(x: &[f32], alpha: f32) -> (Vec<f64>, Vec<f64>) {
@@ -1145,7 +1145,7 @@ fn check_logits(
 }
 
 /// `softmax(Σ_k α_k x_k)`: the reference `z = Σ α_k x_k` in f64, then the
-/// SPEC §3/§4 rules on `z`. The kernel forms `z` in f32, left to right
+/// special-value and accuracy rules on `z`. The kernel forms `z` in f32, left to right
 /// (≤ 2 roundings per term, each ≤ 2^-24 of `A_j = Σ_k |α_k x_kj|`), then
 /// runs the softmax: `err_i ≤ C + (2K·A_i + |d_i|) + Σ_j r_j (2K·A_j + |d_j|)`
 /// ULP, `d = z − max z` (softmax is shift invariant, so the error of the

@@ -1,5 +1,5 @@
 //! Shared test harness: the engine roster (every backend the tests run),
-//! seeded input generators for every SPEC §4 family, the ULP metric and the
+//! seeded input generators for every input family, the ULP metric and the
 //! per-element bounds, and the row checkers that compare an engine's output
 //! with the f64 reference in `simd_softmax::reference`.
 //!
@@ -157,7 +157,7 @@ pub const QUICK_ENV: &str = "SIMD_SOFTMAX_TEST_QUICK";
 /// Quick mode (`SIMD_SOFTMAX_TEST_QUICK` set, and not `0`): the portable
 /// kernels are skipped (they are the same code on every target, and the
 /// native suite runs them), and rows longer than 300 use three families.
-/// Every length, every backend the CPU runs, and every SPEC §3 case still
+/// Every length, every backend the CPU runs, and every special-value case still
 /// run; the roster printout says that quick mode is on.
 pub fn quick() -> bool {
     std::env::var_os(QUICK_ENV).is_some_and(|v| !v.is_empty() && v != "0")
@@ -287,7 +287,7 @@ impl Roster {
 // Inputs
 // ---------------------------------------------------------------------------
 
-/// The SPEC §4 input families (plus finite extremes of §3).
+/// The input families of the tests (plus finite extremes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Family {
     /// Uniform in [−10, 10].
@@ -302,7 +302,7 @@ pub enum Family {
     NormalS100,
     /// Uniform in [−1e30, 1e30] (huge range: one entry takes nearly all).
     Huge,
-    /// Mixed finite extremes: ±3.4e38, ±1e30, small values (SPEC §3).
+    /// Mixed finite extremes: ±3.4e38, ±1e30, small values.
     Extremes,
     /// Every entry equal (one random value).
     AllEqual,
@@ -456,7 +456,7 @@ pub fn gen_row(family: Family, n: usize, salt: u64) -> Vec<f32> {
     x
 }
 
-/// The lengths of SPEC §4: every length 1..=300 (every tail of every lane
+/// The tested lengths: every length 1..=300 (every tail of every lane
 /// count) and the long rows.
 pub const LONG_LENGTHS: [usize; 4] = [4096, 32_000, 128_256, 1 << 20];
 
@@ -483,12 +483,12 @@ pub fn length_class(n: usize) -> &'static str {
 
 /// Smallest positive subnormal f32, 2^-149: the ULP of every f32 below 2^-125.
 pub const TINY_ULP: f64 = 1.401_298_464_324_817e-45;
-/// Smallest positive normal f32, 2^-126: SPEC §3 lets exact results below it flush to 0.
+/// Smallest positive normal f32, 2^-126: the flush rule lets exact results below it flush to 0.
 pub const MIN_NORMAL: f64 = 1.175_494_350_822_287_5e-38;
 /// 2^-23: ULP of 1.0f32.
 pub const EPS: f64 = f32::EPSILON as f64;
 
-/// `ulp_f32(r)`: the ULP of the f32 nearest `r` (SPEC §4). 2^-149 for zero
+/// `ulp_f32(r)`: the ULP of the f32 nearest `r` (docs/ACCURACY.md). 2^-149 for zero
 /// and subnormals; the ULP of `f32::MAX` for values that round to ±∞; NaN
 /// for NaN.
 pub fn ulp_f32(r: f64) -> f64 {
@@ -505,7 +505,7 @@ pub fn ulp_f32(r: f64) -> f64 {
     }
 }
 
-/// `|y − r|` in ULPs of `r` (SPEC §4).
+/// `|y − r|` in ULPs of `r` (docs/ACCURACY.md).
 pub fn ulp_err(y: f32, r: f64) -> f64 {
     (y as f64 - r).abs() / ulp_f32(r)
 }
@@ -515,7 +515,7 @@ pub fn row_max(x: &[f32]) -> f32 {
     x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v))
 }
 
-/// The row class of SPEC §3.
+/// The row class (ordinary, NaN, +∞, fully masked).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RowClass {
     /// Finite max, no NaN (partial −∞ masks included).
@@ -539,16 +539,16 @@ pub fn row_class(x: &[f32]) -> RowClass {
     }
 }
 
-/// C of SPEC §4: the budget, in ULPs, for everything but the rounding of
+/// C of docs/ACCURACY.md: the budget, in ULPs, for everything but the rounding of
 /// `x − m`. Softmax `y_i = fl(fl(e^{fl(x_i − m)}) · fl(1/Σ))`: ~1 ULP for the
 /// vector exp (0.05 ULP of polynomial error plus the FMA chain), the relative
 /// error of the blocked sum (≤ 16 f32 additions per lane plus the horizontal
 /// reduction, then an f64 total), ½ ULP for the rounded reciprocal and ½ ULP
-/// for the final multiply. 4 covers those with margin and is what SPEC §4
+/// for the final multiply. 4 covers those with margin and is what docs/ACCURACY.md
 /// mandates for every length up to 2^24.
 pub const C_ULPS: f64 = 4.0;
 
-/// The softmax bound of SPEC §4 for one element, in ULPs of `r_i`:
+/// The softmax bound of docs/ACCURACY.md for one element, in ULPs of `r_i`:
 /// `C + |x_i − m|`. Why `|x_i − m|`: the kernel computes `d = fl(x_i − m)`
 /// in f32, so `d` carries an absolute error up to `½ ulp(d) ≤ |d|·2^-24`,
 /// which `exp` turns into a relative error of `|d|·2^-24`; relative to the
@@ -557,7 +557,7 @@ pub fn softmax_bound_ulps(x_i: f32, m: f32) -> f64 {
     C_ULPS + (x_i as f64 - m as f64).abs()
 }
 
-/// The log-softmax bound of SPEC §4 (absolute): `4·ulp(r_i) + ulp(x_i − m)`.
+/// The log-softmax bound of docs/ACCURACY.md (absolute): `4·ulp(r_i) + ulp(x_i − m)`.
 /// `ulp(x_i − m)` is the rounding of the element's own f32 subtraction (it
 /// can be most of the result when the rest is small); `4·ulp(r_i)` mirrors
 /// C. The checkers add [`inherited_subtraction_error`] to it.
@@ -568,10 +568,10 @@ pub fn log_softmax_bound(r_i: f64, x_i: f32, m: f32) -> f64 {
 /// The error `ln Σ` inherits from the rounded subtractions of the *other*
 /// elements: `Σ_j p_j·ulp(x_j − m)` (`p` the softmax; `ulp(x_j − m)` is
 /// twice the worst rounding of `fl(x_j − m)`, which moves `e^{x_j − m}` by
-/// that relative amount, so `ln Σ` by `p_j` times it). The SPEC log-softmax
+/// that relative amount, so `ln Σ` by `p_j` times it). The documented log-softmax
 /// formula `4·ulp(r_i) + ulp(x_i − m)` omits it, and without it the bound
 /// cannot be met at a max entry whose `r_i = −ln Σ` is small by any kernel
-/// that rounds `x − m` to f32 (which SPEC §4 assumes): e.g. `[−5.925, 9.802]`
+/// that rounds `x − m` to f32 (which docs/ACCURACY.md assumes): e.g. `[−5.925, 9.802]`
 /// has `r_1 ≈ −1.478e-7 ≈ −e^{x_0 − m}`, and the ½-ULP rounding of
 /// `x_0 − m ≈ −15.73` alone moves it by up to 8 ULPs of `r_1`. Elsewhere
 /// the term is at most a few ULPs of `r_i`.
@@ -691,14 +691,14 @@ impl RowReport {
     }
 }
 
-/// Checks `y = softmax(x)` against the reference `r` (SPEC §3–§4).
+/// Checks `y = softmax(x)` against the reference `r` (the special-value rules and the accuracy bounds).
 ///
 /// * NaN row: every `y_i` NaN. Fully masked row: every `y_i == 0`.
 /// * `+∞` row: `1/k` (within C ULPs) at the +∞ entries, exactly 0 elsewhere.
 /// * Ordinary row: `x_i = −∞` gives exactly 0; else `err_i ≤ C + |x_i − m|`,
-///   or `y_i == 0` where the bound reaches below 2^-126 (SPEC §3 flush), and
+///   or `y_i == 0` where the bound reaches below 2^-126 (the flush rule), and
 ///   `|Σ y − 1| ≤ Σ_i bound_i·ulp(r_i)` (the "sums to 1 within the bound"
-///   of SPEC §3, summed in f64 so the check itself adds no error).
+///   of the special-value rules, summed in f64 so the check itself adds no error).
 pub fn check_softmax_row(x: &[f32], r: &[f64], y: &[f32]) -> RowReport {
     assert_eq!(x.len(), y.len());
     let mut rep = RowReport::default();
@@ -777,7 +777,7 @@ pub fn check_softmax_row(x: &[f32], r: &[f64], y: &[f32]) -> RowReport {
 /// Checks `y = log_softmax(x)` against the reference `r`:
 /// NaN → NaN; reference −∞ → exactly −∞; `+∞` rows: `−ln k` within
 /// `4·ulp` at the +∞ entries; a reference that overflows f32 (e.g.
-/// `−3.4e38 − 3.4e38`) → that infinity exactly; otherwise the SPEC bound
+/// `−3.4e38 − 3.4e38`) → that infinity exactly; otherwise the documented bound
 /// plus the error inherited through `ln Σ`:
 /// `|y_i − r_i| ≤ 4·ulp(r_i) + ulp(x_i − m) + Σ_j p_j·ulp(x_j − m)`.
 pub fn check_log_softmax_row(x: &[f32], r: &[f64], y: &[f32]) -> RowReport {
@@ -788,7 +788,7 @@ pub fn check_log_softmax_row(x: &[f32], r: &[f64], y: &[f32]) -> RowReport {
 /// the plumbing (offsets, aliasing, row boundaries, special values): the
 /// error `ln Σ` would have if the sum's relative error (within the C budget,
 /// `C·2^-23`) became absolute, as it does when `ln` is taken of a rounded
-/// `1 + δ`. The SPEC bound has no such term: where `|r_i|` is small (the max
+/// `1 + δ`. The documented bound has no such term: where `|r_i|` is small (the max
 /// entries when `Σ e^{x−m}` is close to 1) it asks for `ln Σ` with relative
 /// accuracy (`log1p` of the non-max terms). `log_softmax_matches_reference`
 /// and `log_softmax_of_the_max_when_the_sum_is_close_to_one` hold every

@@ -1,6 +1,6 @@
 //! Shared by `tests/family.rs` and `tests/properties.rs`: the engine list,
 //! the family's operations behind one trait, seeded generators, the f64
-//! references of the family and the ULP metric (SPEC §4).
+//! references of the family and the ULP metric (docs/ACCURACY.md).
 //!
 //! Each binary does `mod family_support;` and uses only part of it.
 #![allow(dead_code)]
@@ -173,7 +173,7 @@ pub fn normal(g: &mut Rng, n: usize, sigma: f64) -> Vec<f32> {
     (0..n).map(|_| (sigma * std_normal(g)) as f32).collect()
 }
 
-/// Logit rows of the kinds SPEC §4 names that stay finite: uniform, normal
+/// Logit rows of the kinds docs/ACCURACY.md names that stay finite: uniform, normal
 /// with σ from 0.1 to 100, huge ranges (±1e30), all equal, one dominant
 /// entry, subnormal values.
 pub const LOGIT_KINDS: [&str; 8] = [
@@ -219,7 +219,7 @@ fn sign(g: &mut Rng) -> f32 {
 pub const OFFSETS: std::ops::RangeInclusive<usize> = 0..=3;
 
 /// Lengths of the differential sweep: every tail of every lane count
-/// (1..=64) and a few long rows (kept short of the SPEC's 2^20: the main
+/// (1..=64) and a few long rows (kept short of 2^20: the main
 /// softmax is swept there by the differential harness; the family shares
 /// its passes).
 pub fn lengths() -> impl Iterator<Item = usize> {
@@ -227,7 +227,7 @@ pub fn lengths() -> impl Iterator<Item = usize> {
 }
 
 // ---------------------------------------------------------------------------
-// The ULP metric (SPEC §4)
+// The ULP metric (docs/ACCURACY.md)
 // ---------------------------------------------------------------------------
 
 /// `2^-24`, the unit roundoff of f32: one rounding has relative error ≤ u.
@@ -249,7 +249,7 @@ pub fn ulp_f32(r: f64) -> f64 {
     2f64.powi(e - 23)
 }
 
-/// `|y − r| / ulp_f32(r)`, the SPEC §4 error, with SPEC §3's flush allowance:
+/// `|y − r| / ulp_f32(r)`, the docs/ACCURACY.md error, with the flush allowance:
 /// a `0` is exact for a result whose value, within the `bound` (in ULP), may
 /// lie below `2^-126`. An exact `0` (`r == 0`) needs `y == 0`.
 pub fn ulps(y: f32, r: f64, bound: f64) -> f64 {
@@ -291,10 +291,10 @@ pub fn untouched(out: &[f32]) -> bool {
 /// * the denominator sums those perturbed terms: its relative error is the
 ///   `r`-weighted mean, `2·Σ_j r_j·|α(x_j − m)|` ULP;
 /// * the exp polynomial, the blocked sum, the reciprocal and the product are
-///   SPEC §4's constant `C ≤ 4` (the same passes as `softmax`).
+///   ACCURACY.md's constant `C ≤ 4` (the same passes as `softmax`).
 ///
 /// `err_i ≤ 4 + 2·|α(x_i − m)| + 2·Σ_j r_j·|α(x_j − m)|` (for `α = 1` the
-/// kernel is the plain softmax, whose SPEC bound `4 + |x_i − m|` is smaller).
+/// kernel is the plain softmax, whose documented bound `4 + |x_i − m|` is smaller).
 pub const C_SCALED: f64 = 4.0;
 
 /// `sigmoid(z)`: `t = exp(−|z|)` (≤ 1 ULP: relative ≤ 2u), `q = fl(1 + t)`,
@@ -331,9 +331,9 @@ pub const K_LOGITS_COMPONENT: f64 = 4.5;
 
 /// `Anchor::ZeroMean`: `c = −fl32(Σ_j L_j / N)`, the sum blocked. With
 /// `M = mean_j |ln p_j|` (≥ |c|) and the unit `ulp_f32(|ln p_i| + M)`: the
-/// `L_j` errors average to ≤ 2·2u·M (< 4 units), the blocked sum as SPEC
-/// §4's sum allowance (2 units), `c` rounded to f32 ½, `L_i` 2, the final
-/// addition ½: 9 units.
+/// `L_j` errors average to ≤ 2·2u·M (< 4 units), the blocked sum's
+/// allowance (2 units), `c` rounded to f32 ½, `L_i` 2, the final addition ½: 9
+/// units.
 pub const K_LOGITS_ZERO_MEAN: f64 = 9.0;
 
 /// `softmax_of_combination(terms)`: `z_i` accumulates `α_k·x_{k,i}` by
@@ -345,7 +345,7 @@ pub const K_LOGITS_ZERO_MEAN: f64 = 9.0;
 /// `err_i ≤ 4 + E_i + Σ_j r_j·E_j`.
 pub const C_COMBINATION: f64 = 4.0;
 
-/// SPEC §4's bound for `softmax` (and `softmax_scaled` at `α = 1`, which
+/// ACCURACY.md's bound for `softmax` (and `softmax_scaled` at `α = 1`, which
 /// is the same kernel): `4 + |x_i − m|` ULP.
 pub fn softmax_bounds(x: &[f32]) -> Vec<f64> {
     let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
@@ -366,7 +366,7 @@ pub fn scaled_terms(x: &[f32], alpha: f32, w: &[f64]) -> Vec<f64> {
 }
 
 // ---------------------------------------------------------------------------
-// f64 references (the same f32 inputs, widened; SPEC §4)
+// f64 references (the same f32 inputs, widened; docs/ACCURACY.md)
 // ---------------------------------------------------------------------------
 
 /// Softmax of f64 values: `e^(z − max) / Σ e^(z − max)`.
