@@ -223,6 +223,14 @@ fn engines(test: &str) -> Vec<Eng> {
         .collect()
 }
 
+/// One empty tally per engine, named after it.
+fn tallies_for(engines: &[Eng]) -> Vec<(String, Tally)> {
+    engines
+        .iter()
+        .map(|e| (e.name.clone(), Tally::default()))
+        .collect()
+}
+
 #[cfg(target_arch = "x86_64")]
 fn portable_engine(name: &str) -> Eng {
     assert!(
@@ -872,10 +880,7 @@ fn combination_near_equal_guidance_logits() {
 fn combination_guidance_rows_within_bound() {
     const TEST: &str = "combination_guidance_rows_within_bound";
     let engines = engines(TEST);
-    let mut tallies: Vec<(String, Tally)> = engines
-        .iter()
-        .map(|e| (e.name.clone(), Tally::default()))
-        .collect();
+    let mut tallies = tallies_for(&engines);
     const MAGS: [f32; 6] = [1.0, 30.0, 1e4, 1e6, 3e7, 1e-3];
     let mut lens = lengths();
     if !quick() {
@@ -948,10 +953,7 @@ fn combination_finite_extremes() {
             vec![0.0, 0.0, 1.0],
         ),
     ];
-    let mut tallies: Vec<(String, Tally)> = engines
-        .iter()
-        .map(|e| (e.name.clone(), Tally::default()))
-        .collect();
+    let mut tallies = tallies_for(&engines);
     for (what, terms, want) in &cases {
         let cr = comb_ref(terms);
         for (i, w) in want.iter().enumerate() {
@@ -1103,10 +1105,7 @@ fn scaled_huge_logits_tiny_alpha() {
 fn scaled_no_overflow_before_scaling_rows() {
     const TEST: &str = "scaled_no_overflow_before_scaling_rows";
     let engines = engines(TEST);
-    let mut tallies: Vec<(String, Tally)> = engines
-        .iter()
-        .map(|e| (e.name.clone(), Tally::default()))
-        .collect();
+    let mut tallies = tallies_for(&engines);
     let mut lens = lengths();
     if !quick() {
         // The keys pass, then the two-pass regime.
@@ -1311,14 +1310,8 @@ fn log_softmax_max_entry_near_zero() {
 fn log_softmax_near_zero_rows() {
     const TEST: &str = "log_softmax_near_zero_rows";
     let engines = engines(TEST);
-    let mut spec: Vec<(String, Tally)> = engines
-        .iter()
-        .map(|e| (e.name.clone(), Tally::default()))
-        .collect();
-    let mut model: Vec<(String, Tally)> = engines
-        .iter()
-        .map(|e| (e.name.clone(), Tally::default()))
-        .collect();
+    let mut spec = tallies_for(&engines);
+    let mut model = tallies_for(&engines);
     // The row without its max entry; the max is put at a random place.
     let base = [
         -1.026_544f32,
@@ -1355,10 +1348,7 @@ fn log_softmax_near_zero_rows() {
 fn log_softmax_with_terms_below_min_normal() {
     const TEST: &str = "log_softmax_with_terms_below_min_normal";
     let engines = engines(TEST);
-    let mut tallies: Vec<(String, Tally)> = engines
-        .iter()
-        .map(|e| (e.name.clone(), Tally::default()))
-        .collect();
+    let mut tallies = tallies_for(&engines);
     let mut lens = lengths();
     if !quick() {
         lens.push(TWO_PASS_MIN + 3);
@@ -1558,14 +1548,8 @@ fn logsumexp_tiny_terms() {
 fn logsumexp_tiny_terms_rows() {
     const TEST: &str = "logsumexp_tiny_terms_rows";
     let engines = engines(TEST);
-    let mut exact: Vec<(String, Tally)> = engines
-        .iter()
-        .map(|e| (e.name.clone(), Tally::default()))
-        .collect();
-    let mut inexact: Vec<(String, Tally)> = engines
-        .iter()
-        .map(|e| (e.name.clone(), Tally::default()))
-        .collect();
+    let mut exact = tallies_for(&engines);
+    let mut inexact = tallies_for(&engines);
     let mut lens = lengths();
     if !quick() {
         // Several chunk states merged (the pass runs in chunks of 2^16).
@@ -1700,10 +1684,7 @@ fn softmax_subnormal_outputs() {
 fn softmax_subnormal_outputs_rows() {
     const TEST: &str = "softmax_subnormal_outputs_rows";
     let engines = engines(TEST);
-    let mut tallies: Vec<(String, Tally)> = engines
-        .iter()
-        .map(|e| (e.name.clone(), Tally::default()))
-        .collect();
+    let mut tallies = tallies_for(&engines);
     let mut lens = lengths();
     if !quick() {
         lens.push(TWO_PASS_MIN + 5);
@@ -1775,10 +1756,7 @@ fn softmax_subnormal_outputs_rows() {
 fn softmax_short_rows_terms_near_half_ulp_of_the_sum() {
     const TEST: &str = "softmax_short_rows_terms_near_half_ulp_of_the_sum";
     let engines = engines(TEST);
-    let mut tallies: Vec<(String, Tally)> = engines
-        .iter()
-        .map(|e| (e.name.clone(), Tally::default()))
-        .collect();
+    let mut tallies = tallies_for(&engines);
     let steps = if quick() { 40 } else { 400 };
     let mut rows: Vec<(String, Vec<f32>)> = Vec::new();
     for n in 2..=130usize {
