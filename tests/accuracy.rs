@@ -102,7 +102,7 @@
 mod common;
 mod oracle;
 
-use common::{Family, Roster, RowClass, gen_row, quick, row_class, row_max};
+use common::{Family, Roster, RowClass, bits, gen_row, quick, row_class, row_max};
 use oracle::{Dd, err_ulp, ulp_f32};
 use rand::RngExt;
 use simd_softmax::Softmax;
@@ -651,12 +651,7 @@ fn comb_ref(terms: &[(f32, &[f32])]) -> CombRef {
             var: vec![0.0; n],
         };
     }
-    let m = z
-        .iter()
-        .copied()
-        .filter(|v| v.is_finite())
-        .reduce(|a, b| if b > a { b } else { a })
-        .expect("an ordinary row has a finite logit");
+    let m = oracle::finite_max(&z).expect("an ordinary row has a finite logit");
     let extra_terms = terms.len().saturating_sub(2) as f64;
     let dd: Vec<f64> = (0..n)
         .map(|i| {
@@ -1089,8 +1084,8 @@ fn scaled_huge_logits_tiny_alpha() {
         let mut yb = vec![f32::NAN; 12];
         e.ops.softmax_scaled_rows(&batch, &mut yb, 4, 1e-38);
         assert_eq!(
-            yb[4..8].iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            y.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            bits(&yb[4..8]),
+            bits(&y),
             "[{TEST}] {}: softmax_scaled_rows row 1 differs from softmax_scaled",
             e.name
         );
@@ -1281,8 +1276,8 @@ fn log_softmax_max_entry_near_zero() {
         let mut yb = vec![f32::NAN; 18];
         e.ops.log_softmax_rows(&batch, &mut yb, 6);
         assert_eq!(
-            yb[6..12].iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            y.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            bits(&yb[6..12]),
+            bits(&y),
             "[{TEST}] {}: log_softmax_rows row 1 differs from log_softmax",
             e.name
         );
@@ -1665,8 +1660,8 @@ fn softmax_subnormal_outputs() {
         let mut yb = vec![f32::NAN; 36];
         e.ops.softmax_rows(&batch, &mut yb, 12);
         assert_eq!(
-            yb[24..].iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            y.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            bits(&yb[24..]),
+            bits(&y),
             "[{TEST}] {}: softmax_rows row 2 differs from softmax",
             e.name
         );

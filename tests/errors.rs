@@ -12,10 +12,6 @@ fn poisoned(n: usize) -> Vec<f32> {
     vec![f32::from_bits(POISON_BITS); n]
 }
 
-fn bits(v: &[f32]) -> Vec<u32> {
-    v.iter().map(|x| x.to_bits()).collect()
-}
-
 fn assert_untouched(buf: &[f32], before: &[u32], what: &str) {
     assert_eq!(
         bits(buf),

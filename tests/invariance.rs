@@ -18,7 +18,7 @@
 
 mod common;
 
-use common::{Family, gen_row, quick};
+use common::{Family, bits, gen_row, quick};
 use simd_softmax::{Backend, Softmax};
 use simd_softmax_kernels::plan::{Regime, STREAM_MIN, TWO_PASS_MIN};
 use simd_softmax_kernels::testing::Target;
@@ -118,12 +118,6 @@ fn engines(test: &str) -> Vec<Box<dyn Engine>> {
     let names: Vec<String> = out.iter().map(|e| e.name()).collect();
     println!("[{test}] ran: {}", names.join(", "));
     out
-}
-
-/// Bits of a slice, for comparisons that treat NaN payloads and signed
-/// zeros exactly.
-fn bits(v: &[f32]) -> Vec<u32> {
-    v.iter().map(|x| x.to_bits()).collect()
 }
 
 /// Asserts `got` is bit-identical to `want`, naming the first difference.

@@ -510,6 +510,12 @@ pub fn ulp_err(y: f32, r: f64) -> f64 {
     (y as f64 - r).abs() / ulp_f32(r)
 }
 
+/// Bits of a slice, for comparisons that treat NaN payloads and signed
+/// zeros exactly.
+pub fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
 /// The f32 max of a row as the kernels see it (NaN-free rows).
 pub fn row_max(x: &[f32]) -> f32 {
     x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v))

@@ -484,6 +484,14 @@ enum Class {
     Ok(Vec<Dd>),
 }
 
+/// The largest finite entry of `z`, if it has one.
+pub fn finite_max(z: &[Dd]) -> Option<Dd> {
+    z.iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .reduce(|a, b| if b > a { b } else { a })
+}
+
 /// Classify double-double logits and shift them by their max in
 /// double-double (the max entry gives exactly `0`).
 fn classify(z: &[Dd]) -> Class {
@@ -494,12 +502,7 @@ fn classify(z: &[Dd]) -> Class {
     if k > 0 {
         return Class::PosInf(k);
     }
-    let Some(m) = z
-        .iter()
-        .copied()
-        .filter(|v| v.is_finite())
-        .reduce(|a, b| if b > a { b } else { a })
-    else {
+    let Some(m) = finite_max(z) else {
         return Class::Empty;
     };
     Class::Ok(
@@ -794,12 +797,7 @@ pub fn logsumexp_dd(z: &[Dd]) -> Dd {
         Class::PosInf(_) => Dd::from_f64(f64::INFINITY),
         Class::Empty => Dd::from_f64(f64::NEG_INFINITY),
         Class::Ok(d) => {
-            let m = z
-                .iter()
-                .copied()
-                .filter(|v| v.is_finite())
-                .reduce(|a, b| if b > a { b } else { a })
-                .expect("an ordinary row has a finite entry");
+            let m = finite_max(z).expect("an ordinary row has a finite entry");
             m + lse_of_shifted(&d)
         }
     }
