@@ -16,6 +16,11 @@
 //! shapes/<rows>x<cols>/floor               1 read + 1 write per element (8 B)
 //! shapes/1x16777216/floor2pass             2 reads + 1 write per element (12 B)
 //! parallel/<rows>x<cols>/{1thread,par}      feature `rayon`: 16384x4096, 1x16777216
+//! half/<rows>x<cols>/f32                     the ten shapes, default backend: f32 → f32,
+//! half/<rows>x<cols>/{bf16-bf16,f16-f16,bf16-f32}   the half pairs (input-output),
+//! half/<rows>x<cols>/floor-half              2 B read + 2 B written per element
+//!                                            (non-temporal stores out of cache)
+//! half/1x16777216/floor2pass-half            2 reads + 1 write of 2 B (6 B)
 //! ```
 //!
 //! Running:
@@ -47,7 +52,7 @@ use criterion::{
 use pulp::{Simd, WithSimd};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
-use simd_softmax::{Backend, Softmax};
+use simd_softmax::{Backend, Softmax, bf16, f16};
 use std::hint::black_box;
 use std::sync::Once;
 use std::time::Duration;
@@ -329,9 +334,155 @@ fn bench_parallel(c: &mut Criterion) {
     let _ = c;
 }
 
+/// The half-precision buffers of one shape: the f32 input rounded to
+/// bf16 and f16, and an output of each type.
+struct HalfBuffers {
+    x32: Vec<f32>,
+    xb: Vec<bf16>,
+    xh: Vec<f16>,
+    y32: Vec<f32>,
+    yb: Vec<bf16>,
+    yh: Vec<f16>,
+}
+
+fn half_buffers(slot: &mut Option<HalfBuffers>, n: usize, seed: u64) -> &mut HalfBuffers {
+    slot.get_or_insert_with(|| {
+        let x32 = random_input(n, seed);
+        HalfBuffers {
+            xb: x32.iter().map(|&v| bf16::from_f32(v)).collect(),
+            xh: x32.iter().map(|&v| f16::from_f32(v)).collect(),
+            x32,
+            y32: vec![0.0; n],
+            yb: vec![bf16::ZERO; n],
+            yh: vec![f16::ZERO; n],
+        }
+    })
+}
+
+/// The ten shapes in f32 and in the half pairs, default backend, beside
+/// the half-width memory floor, in one run (ratios from one sitting).
+fn bench_half(c: &mut Criterion) {
+    let sm = Softmax::new();
+    for (rows, cols) in SHAPES {
+        let n = rows * cols;
+        let in_cache = n <= IN_CACHE_ELEMS;
+        let mut g: BenchmarkGroup<'_, WallTime> = c.benchmark_group(format!("half/{rows}x{cols}"));
+        g.throughput(Throughput::Elements(n as u64));
+        if !in_cache {
+            g.sample_size(10).sampling_mode(SamplingMode::Flat);
+        }
+        let mut slot = None;
+        let seed = n as u64 ^ cols as u64;
+        g.bench_function("f32", |b| {
+            let h = half_buffers(&mut slot, n, seed);
+            b.iter(|| {
+                sm.softmax_rows(black_box(&h.x32), black_box(&mut h.y32), cols)
+                    .unwrap()
+            });
+        });
+        g.bench_function("bf16-bf16", |b| {
+            let h = half_buffers(&mut slot, n, seed);
+            b.iter(|| {
+                sm.softmax_rows(black_box(&h.xb), black_box(&mut h.yb), cols)
+                    .unwrap()
+            });
+        });
+        g.bench_function("f16-f16", |b| {
+            let h = half_buffers(&mut slot, n, seed);
+            b.iter(|| {
+                sm.softmax_rows(black_box(&h.xh), black_box(&mut h.yh), cols)
+                    .unwrap()
+            });
+        });
+        g.bench_function("bf16-f32", |b| {
+            let h = half_buffers(&mut slot, n, seed);
+            b.iter(|| {
+                sm.softmax_rows(black_box(&h.xb), black_box(&mut h.y32), cols)
+                    .unwrap()
+            });
+        });
+        g.bench_function("floor-half", |b| {
+            let h = half_buffers(&mut slot, n, seed);
+            b.iter(|| floor_half(black_box(&h.xb), black_box(&mut h.yb), !in_cache, false));
+        });
+        if rows == 1 && !in_cache {
+            g.bench_function("floor2pass-half", |b| {
+                let h = half_buffers(&mut slot, n, seed);
+                b.iter(|| floor_half(black_box(&h.xb), black_box(&mut h.yb), true, true));
+            });
+        }
+        g.finish();
+    }
+}
+
+/// Half-width memory floor: each 2-byte element read once and written once
+/// (`two_pass`: read twice, a max pass first), 512 bits at a time where
+/// the CPU has AVX-512 (else 256), with non-temporal stores when `stream`.
+#[inline(never)]
+fn floor_half(x: &[bf16], y: &mut [bf16], stream: bool, two_pass: bool) {
+    use half::slice::HalfFloatSliceExt;
+    let (x, y) = (x.reinterpret_cast(), y.reinterpret_cast_mut());
+    if two_pass {
+        // A read-only pass the write pass depends on.
+        let m = x.iter().copied().fold(0u16, |a, b| a.max(b & 0x7fff));
+        black_box(m);
+    }
+    #[cfg(target_arch = "x86_64")]
+    if let Some(v4) = pulp::x86::V4::try_new() {
+        return Simd::vectorize(v4, FloorHalf { v4, x, y, stream });
+    }
+    for (o, &v) in y.iter_mut().zip(x) {
+        *o = v ^ 0x8000;
+    }
+}
+
+/// [`floor_half`]'s copy on AVX-512: 64 bytes per load and store.
+#[cfg(target_arch = "x86_64")]
+struct FloorHalf<'a> {
+    v4: pulp::x86::V4,
+    x: &'a [u16],
+    y: &'a mut [u16],
+    stream: bool,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl WithSimd for FloorHalf<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        let FloorHalf { v4, x, y, stream } = self;
+        let f = v4.avx512f;
+        let n = x.len().min(y.len());
+        let head = ((y.as_ptr() as usize).wrapping_neg() % 64 / 2).min(n);
+        for (o, &v) in y[..head].iter_mut().zip(&x[..head]) {
+            *o = v ^ 0x8000;
+        }
+        let mut i = head;
+        // SAFETY: every access is below `n`; streamed stores are 64-byte
+        // aligned (after the head).
+        unsafe {
+            while i + 32 <= n {
+                let v = f._mm512_loadu_ps(x.as_ptr().add(i) as *const f32);
+                let p = y.as_mut_ptr().add(i) as *mut f32;
+                if stream {
+                    f._mm512_stream_ps(p, v);
+                } else {
+                    f._mm512_storeu_ps(p, v);
+                }
+                i += 32;
+            }
+        }
+        v4.sse._mm_sfence();
+        for (o, &v) in y[i..n].iter_mut().zip(&x[i..n]) {
+            *o = v ^ 0x8000;
+        }
+    }
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_backends, bench_shapes, bench_parallel
+    targets = bench_backends, bench_shapes, bench_parallel, bench_half
 }
 criterion_main!(benches);

@@ -4,7 +4,7 @@
 //! [`Softmax::new`]).
 
 use crate::dispatch::with_kernel;
-use crate::{Anchor, Error, Softmax};
+use crate::{Anchor, Element, Error, Softmax};
 
 pub(crate) fn check_len(input: usize, output: usize) -> Result<(), Error> {
     if input == output {
@@ -40,9 +40,14 @@ impl Softmax {
     /// assert_eq!(y, [0.5, 0.5]);
     /// # Ok::<(), simd_softmax::Error>(())
     /// ```
-    pub fn softmax(&self, input: &[f32], output: &mut [f32]) -> Result<(), Error> {
+    pub fn softmax<I: Element, O: Element>(
+        &self,
+        input: &[I],
+        output: &mut [O],
+    ) -> Result<(), Error> {
         check_len(input.len(), output.len())?;
-        with_kernel!(self.imp, k => k.softmax(input, output));
+        let (x, y, n) = (I::elems(input), O::elems_mut(output), input.len());
+        with_kernel!(self.imp, k => k.softmax_rows_elems(x, y, n.max(1)));
         Ok(())
     }
 
@@ -53,8 +58,9 @@ impl Softmax {
     /// simd_softmax::Softmax::new().softmax_in_place(&mut x);
     /// assert_eq!(x, [0.25; 4]);
     /// ```
-    pub fn softmax_in_place(&self, data: &mut [f32]) {
-        with_kernel!(self.imp, k => k.softmax_in_place(data));
+    pub fn softmax_in_place<E: Element>(&self, data: &mut [E]) {
+        let n = data.len().max(1);
+        with_kernel!(self.imp, k => k.softmax_rows_elems_in_place(E::elems_mut(data), n));
     }
 
     /// `output = log_softmax(input)`: `x − max − ln Σ e^(x−max)`.
@@ -65,9 +71,14 @@ impl Softmax {
     /// assert!((y[0] + std::f32::consts::LN_2).abs() < 1e-6);
     /// # Ok::<(), simd_softmax::Error>(())
     /// ```
-    pub fn log_softmax(&self, input: &[f32], output: &mut [f32]) -> Result<(), Error> {
+    pub fn log_softmax<I: Element, O: Element>(
+        &self,
+        input: &[I],
+        output: &mut [O],
+    ) -> Result<(), Error> {
         check_len(input.len(), output.len())?;
-        with_kernel!(self.imp, k => k.log_softmax(input, output));
+        let (x, y, n) = (I::elems(input), O::elems_mut(output), input.len());
+        with_kernel!(self.imp, k => k.log_softmax_rows_elems(x, y, n.max(1)));
         Ok(())
     }
 
@@ -78,8 +89,9 @@ impl Softmax {
     /// simd_softmax::Softmax::new().log_softmax_in_place(&mut x);
     /// assert!((x[0] + 4f32.ln()).abs() < 1e-6);
     /// ```
-    pub fn log_softmax_in_place(&self, data: &mut [f32]) {
-        with_kernel!(self.imp, k => k.log_softmax_in_place(data));
+    pub fn log_softmax_in_place<E: Element>(&self, data: &mut [E]) {
+        let n = data.len().max(1);
+        with_kernel!(self.imp, k => k.log_softmax_rows_elems_in_place(E::elems_mut(data), n));
     }
 
     /// `ln Σ e^x`, stably; `−∞` for an empty slice.
@@ -88,8 +100,8 @@ impl Softmax {
     /// let lse = simd_softmax::Softmax::new().logsumexp(&[1000.0, 1000.0]);
     /// assert!((lse - (1000.0 + std::f32::consts::LN_2)).abs() < 1e-3);
     /// ```
-    pub fn logsumexp(&self, input: &[f32]) -> f32 {
-        with_kernel!(self.imp, k => k.logsumexp(input))
+    pub fn logsumexp<I: Element>(&self, input: &[I]) -> f32 {
+        with_kernel!(self.imp, k => k.logsumexp_elems(I::elems(input)))
     }
 
     /// Softmax of each `row_len`-long row of a row-major matrix.
@@ -100,15 +112,16 @@ impl Softmax {
     /// assert_eq!(y, [0.5; 4]);
     /// # Ok::<(), simd_softmax::Error>(())
     /// ```
-    pub fn softmax_rows(
+    pub fn softmax_rows<I: Element, O: Element>(
         &self,
-        input: &[f32],
-        output: &mut [f32],
+        input: &[I],
+        output: &mut [O],
         row_len: usize,
     ) -> Result<(), Error> {
         check_len(input.len(), output.len())?;
         check_rows(input.len(), row_len)?;
-        with_kernel!(self.imp, k => k.softmax_rows(input, output, row_len));
+        let (x, y) = (I::elems(input), O::elems_mut(output));
+        with_kernel!(self.imp, k => k.softmax_rows_elems(x, y, row_len));
         Ok(())
     }
 
@@ -120,9 +133,13 @@ impl Softmax {
     /// assert_eq!(x, [0.5; 4]);
     /// # Ok::<(), simd_softmax::Error>(())
     /// ```
-    pub fn softmax_rows_in_place(&self, data: &mut [f32], row_len: usize) -> Result<(), Error> {
+    pub fn softmax_rows_in_place<E: Element>(
+        &self,
+        data: &mut [E],
+        row_len: usize,
+    ) -> Result<(), Error> {
         check_rows(data.len(), row_len)?;
-        with_kernel!(self.imp, k => k.softmax_rows_in_place(data, row_len));
+        with_kernel!(self.imp, k => k.softmax_rows_elems_in_place(E::elems_mut(data), row_len));
         Ok(())
     }
 
@@ -134,15 +151,16 @@ impl Softmax {
     /// assert!(y.iter().all(|v| (v + std::f32::consts::LN_2).abs() < 1e-6));
     /// # Ok::<(), simd_softmax::Error>(())
     /// ```
-    pub fn log_softmax_rows(
+    pub fn log_softmax_rows<I: Element, O: Element>(
         &self,
-        input: &[f32],
-        output: &mut [f32],
+        input: &[I],
+        output: &mut [O],
         row_len: usize,
     ) -> Result<(), Error> {
         check_len(input.len(), output.len())?;
         check_rows(input.len(), row_len)?;
-        with_kernel!(self.imp, k => k.log_softmax_rows(input, output, row_len));
+        let (x, y) = (I::elems(input), O::elems_mut(output));
+        with_kernel!(self.imp, k => k.log_softmax_rows_elems(x, y, row_len));
         Ok(())
     }
 
@@ -154,9 +172,14 @@ impl Softmax {
     /// assert!(x.iter().all(|v| (v + std::f32::consts::LN_2).abs() < 1e-6));
     /// # Ok::<(), simd_softmax::Error>(())
     /// ```
-    pub fn log_softmax_rows_in_place(&self, data: &mut [f32], row_len: usize) -> Result<(), Error> {
+    pub fn log_softmax_rows_in_place<E: Element>(
+        &self,
+        data: &mut [E],
+        row_len: usize,
+    ) -> Result<(), Error> {
         check_rows(data.len(), row_len)?;
-        with_kernel!(self.imp, k => k.log_softmax_rows_in_place(data, row_len));
+        let d = E::elems_mut(data);
+        with_kernel!(self.imp, k => k.log_softmax_rows_elems_in_place(d, row_len));
         Ok(())
     }
 
@@ -357,7 +380,7 @@ impl Softmax {
 /// assert!(y[2] > y[1] && y[1] > y[0]);
 /// # Ok::<(), simd_softmax::Error>(())
 /// ```
-pub fn softmax(input: &[f32], output: &mut [f32]) -> Result<(), Error> {
+pub fn softmax<I: Element, O: Element>(input: &[I], output: &mut [O]) -> Result<(), Error> {
     Softmax::new().softmax(input, output)
 }
 
@@ -368,7 +391,7 @@ pub fn softmax(input: &[f32], output: &mut [f32]) -> Result<(), Error> {
 /// simd_softmax::softmax_in_place(&mut x);
 /// assert_eq!(x, [0.0, 1.0]);
 /// ```
-pub fn softmax_in_place(data: &mut [f32]) {
+pub fn softmax_in_place<E: Element>(data: &mut [E]) {
     Softmax::new().softmax_in_place(data)
 }
 
@@ -380,7 +403,7 @@ pub fn softmax_in_place(data: &mut [f32]) {
 /// assert_eq!(y, [0.0, f32::NEG_INFINITY]);
 /// # Ok::<(), simd_softmax::Error>(())
 /// ```
-pub fn log_softmax(input: &[f32], output: &mut [f32]) -> Result<(), Error> {
+pub fn log_softmax<I: Element, O: Element>(input: &[I], output: &mut [O]) -> Result<(), Error> {
     Softmax::new().log_softmax(input, output)
 }
 
@@ -391,17 +414,17 @@ pub fn log_softmax(input: &[f32], output: &mut [f32]) -> Result<(), Error> {
 /// simd_softmax::log_softmax_in_place(&mut x);
 /// assert!((x[0] + std::f32::consts::LN_2).abs() < 1e-6);
 /// ```
-pub fn log_softmax_in_place(data: &mut [f32]) {
+pub fn log_softmax_in_place<E: Element>(data: &mut [E]) {
     Softmax::new().log_softmax_in_place(data)
 }
 
 /// `ln Σ e^x` on the default backend; `−∞` for an empty slice.
 ///
 /// ```
-/// assert_eq!(simd_softmax::logsumexp(&[]), f32::NEG_INFINITY);
+/// assert_eq!(simd_softmax::logsumexp::<f32>(&[]), f32::NEG_INFINITY);
 /// assert!((simd_softmax::logsumexp(&[0.0, 0.0]) - std::f32::consts::LN_2).abs() < 1e-6);
 /// ```
-pub fn logsumexp(input: &[f32]) -> f32 {
+pub fn logsumexp<I: Element>(input: &[I]) -> f32 {
     Softmax::new().logsumexp(input)
 }
 
@@ -416,7 +439,11 @@ pub fn logsumexp(input: &[f32]) -> f32 {
 /// assert_eq!(softmax_rows(&x, &mut y, 4), Err(Error::InvalidRowLen { len: 6, row_len: 4 }));
 /// # Ok::<(), simd_softmax::Error>(())
 /// ```
-pub fn softmax_rows(input: &[f32], output: &mut [f32], row_len: usize) -> Result<(), Error> {
+pub fn softmax_rows<I: Element, O: Element>(
+    input: &[I],
+    output: &mut [O],
+    row_len: usize,
+) -> Result<(), Error> {
     Softmax::new().softmax_rows(input, output, row_len)
 }
 
@@ -428,7 +455,7 @@ pub fn softmax_rows(input: &[f32], output: &mut [f32], row_len: usize) -> Result
 /// assert_eq!(x, [1.0; 3]);
 /// # Ok::<(), simd_softmax::Error>(())
 /// ```
-pub fn softmax_rows_in_place(data: &mut [f32], row_len: usize) -> Result<(), Error> {
+pub fn softmax_rows_in_place<E: Element>(data: &mut [E], row_len: usize) -> Result<(), Error> {
     Softmax::new().softmax_rows_in_place(data, row_len)
 }
 
@@ -440,7 +467,11 @@ pub fn softmax_rows_in_place(data: &mut [f32], row_len: usize) -> Result<(), Err
 /// assert_eq!(y, [0.0, 0.0]);
 /// # Ok::<(), simd_softmax::Error>(())
 /// ```
-pub fn log_softmax_rows(input: &[f32], output: &mut [f32], row_len: usize) -> Result<(), Error> {
+pub fn log_softmax_rows<I: Element, O: Element>(
+    input: &[I],
+    output: &mut [O],
+    row_len: usize,
+) -> Result<(), Error> {
     Softmax::new().log_softmax_rows(input, output, row_len)
 }
 
@@ -452,7 +483,7 @@ pub fn log_softmax_rows(input: &[f32], output: &mut [f32], row_len: usize) -> Re
 /// assert_eq!(x, [0.0, 0.0]);
 /// # Ok::<(), simd_softmax::Error>(())
 /// ```
-pub fn log_softmax_rows_in_place(data: &mut [f32], row_len: usize) -> Result<(), Error> {
+pub fn log_softmax_rows_in_place<E: Element>(data: &mut [E], row_len: usize) -> Result<(), Error> {
     Softmax::new().log_softmax_rows_in_place(data, row_len)
 }
 

@@ -26,6 +26,7 @@
 
 mod api;
 mod dispatch;
+mod element;
 mod error;
 #[cfg(feature = "rayon")]
 mod parallel;
@@ -33,7 +34,9 @@ pub mod reference;
 
 pub use api::*;
 pub use dispatch::{BACKEND_ENV, Backend, Softmax};
+pub use element::Element;
 pub use error::Error;
+pub use half::{bf16, f16};
 #[cfg(feature = "rayon")]
 pub use parallel::{PAR_MIN, par_log_softmax_rows, par_softmax, par_softmax_rows};
 pub use simd_softmax_kernels::Anchor;

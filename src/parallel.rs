@@ -5,7 +5,7 @@
 //! single-thread online pass does between blocks).
 
 use crate::dispatch::with_kernel;
-use crate::{Error, Softmax};
+use crate::{Element, Error, Softmax};
 use rayon::prelude::*;
 use simd_softmax_kernels::{CHUNK, RowState};
 
@@ -28,13 +28,13 @@ impl Softmax {
     /// assert!(y.iter().all(|&v| v == 1.0 / 64.0));
     /// # Ok::<(), simd_softmax::Error>(())
     /// ```
-    pub fn par_softmax_rows(
+    pub fn par_softmax_rows<I: Element, O: Element>(
         &self,
-        input: &[f32],
-        output: &mut [f32],
+        input: &[I],
+        output: &mut [O],
         row_len: usize,
     ) -> Result<(), Error> {
-        self.par_rows::<false>(input, output, row_len)
+        self.par_rows::<false, I, O>(input, output, row_len)
     }
 
     /// [`Softmax::log_softmax_rows`] with the rows split over rayon's threads.
@@ -46,19 +46,19 @@ impl Softmax {
     /// assert!((y[0] + 256f32.ln()).abs() < 1e-5);
     /// # Ok::<(), simd_softmax::Error>(())
     /// ```
-    pub fn par_log_softmax_rows(
+    pub fn par_log_softmax_rows<I: Element, O: Element>(
         &self,
-        input: &[f32],
-        output: &mut [f32],
+        input: &[I],
+        output: &mut [O],
         row_len: usize,
     ) -> Result<(), Error> {
-        self.par_rows::<true>(input, output, row_len)
+        self.par_rows::<true, I, O>(input, output, row_len)
     }
 
-    fn par_rows<const LOG: bool>(
+    fn par_rows<const LOG: bool, I: Element, O: Element>(
         &self,
-        input: &[f32],
-        output: &mut [f32],
+        input: &[I],
+        output: &mut [O],
         row_len: usize,
     ) -> Result<(), Error> {
         // Validate once, exactly as the sequential call would.
@@ -70,10 +70,11 @@ impl Softmax {
             .par_chunks(chunk)
             .zip(output.par_chunks_mut(chunk))
             .for_each(|(x, y)| {
+                let (x, y) = (I::elems(x), O::elems_mut(y));
                 if LOG {
-                    with_kernel!(imp, k => k.log_softmax_rows(x, y, row_len))
+                    with_kernel!(imp, k => k.log_softmax_rows_elems(x, y, row_len))
                 } else {
-                    with_kernel!(imp, k => k.softmax_rows(x, y, row_len))
+                    with_kernel!(imp, k => k.softmax_rows_elems(x, y, row_len))
                 }
             });
         Ok(())
@@ -97,7 +98,11 @@ impl Softmax {
     /// assert_eq!(y, z);
     /// # Ok::<(), simd_softmax::Error>(())
     /// ```
-    pub fn par_softmax(&self, input: &[f32], output: &mut [f32]) -> Result<(), Error> {
+    pub fn par_softmax<I: Element, O: Element>(
+        &self,
+        input: &[I],
+        output: &mut [O],
+    ) -> Result<(), Error> {
         crate::api::check_len(input.len(), output.len())?;
         let n = input.len();
         let imp = self.imp;
@@ -110,7 +115,7 @@ impl Softmax {
         input
             .par_chunks(per_task)
             .zip(states.par_chunks_mut(per_task / CHUNK))
-            .for_each(|(x, st)| with_kernel!(imp, k => k.chunk_states(x, st)));
+            .for_each(|(x, st)| with_kernel!(imp, k => k.chunk_states_elems(I::elems(x), st)));
         let st = states.iter().fold(RowState::EMPTY, |a, &b| a.merge(b));
         if !st.m.is_finite() {
             return self.softmax(input, output);
@@ -119,7 +124,10 @@ impl Softmax {
         input
             .par_chunks(per_task)
             .zip(output.par_chunks_mut(per_task))
-            .for_each(|(x, y)| with_kernel!(imp, k => k.softmax_piece(x, y, st, stream)));
+            .for_each(|(x, y)| {
+                let (x, y) = (I::elems(x), O::elems_mut(y));
+                with_kernel!(imp, k => k.softmax_piece_elems(x, y, st, stream))
+            });
         Ok(())
     }
 }
@@ -133,7 +141,11 @@ impl Softmax {
 /// assert!((y.iter().map(|&v| v as f64).sum::<f64>() - 8.0).abs() < 1e-4);
 /// # Ok::<(), simd_softmax::Error>(())
 /// ```
-pub fn par_softmax_rows(input: &[f32], output: &mut [f32], row_len: usize) -> Result<(), Error> {
+pub fn par_softmax_rows<I: Element, O: Element>(
+    input: &[I],
+    output: &mut [O],
+    row_len: usize,
+) -> Result<(), Error> {
     Softmax::new().par_softmax_rows(input, output, row_len)
 }
 
@@ -146,9 +158,9 @@ pub fn par_softmax_rows(input: &[f32], output: &mut [f32], row_len: usize) -> Re
 /// assert!((y[0] + 4f32.ln()).abs() < 1e-6);
 /// # Ok::<(), simd_softmax::Error>(())
 /// ```
-pub fn par_log_softmax_rows(
-    input: &[f32],
-    output: &mut [f32],
+pub fn par_log_softmax_rows<I: Element, O: Element>(
+    input: &[I],
+    output: &mut [O],
     row_len: usize,
 ) -> Result<(), Error> {
     Softmax::new().par_log_softmax_rows(input, output, row_len)
@@ -163,6 +175,6 @@ pub fn par_log_softmax_rows(
 /// assert!(y.iter().all(|&v| (v * (1 << 18) as f32 - 1.0).abs() < 1e-6));
 /// # Ok::<(), simd_softmax::Error>(())
 /// ```
-pub fn par_softmax(input: &[f32], output: &mut [f32]) -> Result<(), Error> {
+pub fn par_softmax<I: Element, O: Element>(input: &[I], output: &mut [O]) -> Result<(), Error> {
     Softmax::new().par_softmax(input, output)
 }

@@ -234,9 +234,9 @@ fn empty_rows_are_not_errors() {
         e.ops.softmax_in_place(&mut []);
         e.ops.log_softmax_in_place(&mut []);
     }
-    assert_eq!(simd_softmax::logsumexp(&[]), f32::NEG_INFINITY);
-    simd_softmax::softmax_in_place(&mut []);
-    simd_softmax::log_softmax_in_place(&mut []);
+    assert_eq!(simd_softmax::logsumexp::<f32>(&[]), f32::NEG_INFINITY);
+    simd_softmax::softmax_in_place::<f32>(&mut []);
+    simd_softmax::log_softmax_in_place::<f32>(&mut []);
 }
 
 /// `with_backend` fails with `UnsupportedBackend` exactly for the backends

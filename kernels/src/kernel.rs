@@ -299,7 +299,7 @@ impl<S: Isa> Kernel<S> {
 
 /// Panics unless the buffers match and `row_len` divides them.
 #[inline]
-fn check(input: usize, output: usize, row_len: usize) {
+pub(crate) fn check(input: usize, output: usize, row_len: usize) {
     assert_eq!(input, output, "length mismatch");
     assert!(
         row_len > 0 && input % row_len == 0,
@@ -318,6 +318,16 @@ pub(crate) struct Batch<Src, Snk> {
 }
 
 impl<Src: Source, Snk: Sink> Batch<Src, Snk> {
+    /// `rows` rows of `w` (both nonzero) from `src` to `snk`.
+    ///
+    /// # Safety
+    /// Every row of `src` readable and of `snk` writable over `0..w`; the
+    /// two buffers equal or disjoint.
+    #[inline(always)]
+    pub(crate) unsafe fn new(src: Src, snk: Snk, rows: usize, w: usize) -> Self {
+        Batch { src, snk, rows, w }
+    }
+
     /// Runs the batch in the regime the planner picks, each regime in a
     /// target-feature function of its own, called from here, outside any
     /// (so none is inlined into another: one function holding them all
@@ -325,7 +335,7 @@ impl<Src: Source, Snk: Sink> Batch<Src, Snk> {
     /// largest one's stack frame on every call). The regimes an instruction
     /// set never takes are constant-false branches, not instantiated for it.
     #[inline(always)]
-    fn run<S: Isa>(self, s: S) {
+    pub(crate) fn run<S: Isa>(self, s: S) {
         match plan(IsaShape::of::<S>(), self.rows * self.w, self.w) {
             // One short row (a call on one row): straight to the function
             // that takes short rows one at a time.

@@ -19,6 +19,8 @@
 #![no_std]
 #![warn(missing_docs)]
 
+pub mod convert;
+mod edge;
 pub mod exp;
 mod family;
 pub mod fpenv;
@@ -32,6 +34,7 @@ pub mod sum;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use edge::{Elems, ElemsMut, TILE};
 pub use family::{Anchor, ProbScan};
 pub use kernel::Kernel;
 pub use pulp;

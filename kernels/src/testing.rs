@@ -8,7 +8,12 @@
 //!   regime the planner picks.
 //! - [`late_pairs_both`]: the AVX2 `asm!` loop and its intrinsics twin on
 //!   the same inputs.
+//! - [`Target::widen`], [`Target::narrow`]: the half-precision edge's
+//!   conversion loops at each level the CPU runs;
+//!   [`Target::softmax_rows_elems`]: any element formats on any target.
 
+use crate::convert::{Bf16, F16, Format};
+use crate::edge::{Elems, ElemsMut};
 use crate::isa::{Isa, Kern, load};
 use crate::kernel::Kernel;
 use crate::plan::Regime;
@@ -107,6 +112,54 @@ pub enum Target {
     Portable16,
 }
 
+/// A conversion loop of the half-precision edge on `n` elements at a
+/// given level (see [`Target::widen`]).
+#[derive(Clone, Copy)]
+enum Convert {
+    Widen(Format, u8, *const u16, *mut f32, usize),
+    Narrow(Format, u8, *const f32, *mut u16, usize, bool),
+    Levels(Format),
+}
+
+impl Kern for Convert {
+    type Output = u8;
+    fn run<S: Isa>(self, s: S) -> u8 {
+        // SAFETY: built by `Target::widen`/`narrow` from slices of `n`, at
+        // a level at most the CPU's (checked there).
+        unsafe {
+            match self {
+                Convert::Widen(f, level, x, y, n) => crate::edge::widen(s, f, level, x, y, n),
+                Convert::Narrow(f, level, x, y, n, stream) => {
+                    crate::edge::narrow_to(s, f, level, x, y, n, stream);
+                    s.stream_fence();
+                }
+                Convert::Levels(Format::F16) => return s.convert_level::<F16>(),
+                Convert::Levels(_) => return s.convert_level::<Bf16>(),
+            }
+        }
+        0
+    }
+}
+
+/// A softmax-shaped call over any element formats.
+struct ElemsJob<'a> {
+    x: Elems<'a>,
+    y: ElemsMut<'a>,
+    w: usize,
+    log: bool,
+}
+
+impl Kern for ElemsJob<'_> {
+    type Output = ();
+    fn run<S: Isa>(self, s: S) {
+        let k = Kernel::from_simd(s);
+        match self.log {
+            true => k.log_softmax_rows_elems(self.x, self.y, self.w),
+            false => k.softmax_rows_elems(self.x, self.y, self.w),
+        }
+    }
+}
+
 /// What a [`Target`] runs.
 #[derive(Clone, Copy)]
 enum Job<'a> {
@@ -156,7 +209,7 @@ impl Target {
     }
 
     /// Runs `job` on this target; `None` where this build or CPU lacks it.
-    fn run(self, job: Job<'_>) -> Option<Option<Regime>> {
+    fn run<K: Kern>(self, job: K) -> Option<K::Output> {
         match self {
             Target::Scalar => Some(pulp::Scalar::new().run(job)),
             #[cfg(target_arch = "x86_64")]
@@ -180,6 +233,73 @@ impl Target {
     /// The regime the target's planner picks.
     pub fn plan(self, len: usize, row_len: usize) -> Option<Regime> {
         self.run(Job::Plan(len, row_len)).flatten()
+    }
+
+    /// The highest conversion level this target runs for `format` on this
+    /// CPU (0: the portable lane-by-lane conversion); `None` where the
+    /// target is missing. Every level from 0 up to it can be run.
+    pub fn convert_level(self, format: Format) -> Option<u8> {
+        assert!(format != Format::F32, "a half format");
+        self.run(Convert::Levels(format))
+    }
+
+    /// Widens `input` (bit patterns of `format`) into `output` with the
+    /// half-precision edge's loop at `level` (at most
+    /// [`Target::convert_level`]); `false` where the target is missing.
+    pub fn widen(self, format: Format, level: u8, input: &[u16], output: &mut [f32]) -> bool {
+        assert!(input.len() == output.len() && format != Format::F32);
+        match self.convert_level(format) {
+            Some(max) => assert!(level <= max, "level {level} above the CPU's {max}"),
+            None => return false,
+        }
+        let job = Convert::Widen(
+            format,
+            level,
+            input.as_ptr(),
+            output.as_mut_ptr(),
+            input.len(),
+        );
+        self.run(job).is_some()
+    }
+
+    /// Narrows `input` into `output` (bit patterns of `format`) with the
+    /// half-precision edge's loop at `level`, with non-temporal stores when
+    /// `stream`; `false` where the target is missing.
+    pub fn narrow(
+        self,
+        format: Format,
+        level: u8,
+        input: &[f32],
+        output: &mut [u16],
+        stream: bool,
+    ) -> bool {
+        assert!(input.len() == output.len() && format != Format::F32);
+        match self.convert_level(format) {
+            Some(max) => assert!(level <= max, "level {level} above the CPU's {max}"),
+            None => return false,
+        }
+        let (x, y, n) = (input.as_ptr(), output.as_mut_ptr(), input.len());
+        self.run(Convert::Narrow(format, level, x, y, n, stream))
+            .is_some()
+    }
+
+    /// Softmax (`log`: log-softmax) of each `row_len`-long row from any
+    /// element format to any, as the public functions run it; `false`
+    /// where the target is missing.
+    pub fn softmax_rows_elems(
+        self,
+        input: Elems<'_>,
+        output: ElemsMut<'_>,
+        row_len: usize,
+        log: bool,
+    ) -> bool {
+        let job = ElemsJob {
+            x: input,
+            y: output,
+            w: row_len,
+            log,
+        };
+        self.run(job).is_some()
     }
 
     /// Softmax of each `row_len`-long row of bf16 bit patterns, through the

@@ -16,6 +16,8 @@
 
 use super::avx512::EXP2_SIXTEENTHS;
 use super::{Isa, LatePairs, cast};
+use super::{portable_narrow2, portable_widen2};
+use crate::convert::{Format, HalfFormat};
 use crate::exp::{EXP_LO, EXP_TINY_LO, ROUND_MAGIC};
 use crate::stage::Source;
 use core::arch::x86_64::{__m256, __m256d, __m256i, _CMP_UNORD_Q};
@@ -140,6 +142,52 @@ impl Isa for V3 {
     #[inline(always)]
     fn narrow(self) -> V3 {
         self
+    }
+
+    #[inline(always)]
+    fn convert_level<H: HalfFormat>(self) -> u8 {
+        match H::FORMAT {
+            Format::F16 => super::half_x86::v3_level_f16(),
+            _ => 1,
+        }
+    }
+
+    #[inline(always)]
+    fn run_converting<H: HalfFormat, K: super::Kern>(self, level: u8, k: K) -> K::Output {
+        match H::FORMAT {
+            Format::F16 if level >= 1 && super::half_x86::has_f16c() => {
+                // SAFETY: the CPU has F16C (checked just above).
+                unsafe { super::half_x86::run_f16c(self, k) }
+            }
+            _ => self.run(k),
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn widen2<H: HalfFormat, const LEVEL: u8>(
+        self,
+        v: pulp::f32x8,
+    ) -> (pulp::f32x8, pulp::f32x8) {
+        // SAFETY (the hardware levels): the caller's contract.
+        match (LEVEL, H::FORMAT) {
+            (0, _) => portable_widen2::<Self, H>(self, v),
+            (_, Format::Bf16) => unsafe { super::half_x86::v3_widen2::<true>(self, v) },
+            _ => unsafe { super::half_x86::v3_widen2::<false>(self, v) },
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn narrow2<H: HalfFormat, const LEVEL: u8>(
+        self,
+        a: pulp::f32x8,
+        b: pulp::f32x8,
+    ) -> pulp::f32x8 {
+        // SAFETY (the hardware levels): the caller's contract.
+        match (LEVEL, H::FORMAT) {
+            (0, _) => portable_narrow2::<Self, H>(self, a, b),
+            (_, Format::Bf16) => unsafe { super::half_x86::v3_narrow2::<true>(self, a, b) },
+            _ => unsafe { super::half_x86::v3_narrow2::<false>(self, a, b) },
+        }
     }
 
     #[inline(always)]

@@ -18,6 +18,7 @@
 //! Figures for each: `docs/PERFORMANCE.md`.
 
 use super::{Isa, cast};
+use crate::convert::{Format, HalfFormat};
 use crate::exp::{EXP_LO, EXP_TINY_LO, LOG2_E};
 use core::arch::x86_64::{__m256, __m512, _CMP_NLT_UQ, _CMP_UNORD_Q};
 use pulp::Simd;
@@ -121,6 +122,49 @@ impl Isa for V4 {
     #[inline(always)]
     fn narrow(self) -> V3 {
         *self
+    }
+
+    #[inline(always)]
+    fn convert_level<H: HalfFormat>(self) -> u8 {
+        match H::FORMAT {
+            Format::Bf16 => super::half_x86::v4_level_bf16(),
+            _ => 1,
+        }
+    }
+
+    #[inline(always)]
+    fn run_converting<H: HalfFormat, K: super::Kern>(self, level: u8, k: K) -> K::Output {
+        match H::FORMAT {
+            Format::Bf16 if level >= 2 && super::half_x86::has_avx512_bf16() => {
+                // SAFETY: the CPU has AVX512_BF16 (checked just above).
+                unsafe { super::half_x86::run_avx512_bf16(self, k) }
+            }
+            _ => self.run(k),
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn widen2<H: HalfFormat, const LEVEL: u8>(
+        self,
+        v: pulp::f32x16,
+    ) -> (pulp::f32x16, pulp::f32x16) {
+        match H::FORMAT {
+            Format::Bf16 => super::half_x86::v4_widen2::<true>(self, v),
+            _ => super::half_x86::v4_widen2::<false>(self, v),
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn narrow2<H: HalfFormat, const LEVEL: u8>(
+        self,
+        a: pulp::f32x16,
+        b: pulp::f32x16,
+    ) -> pulp::f32x16 {
+        // SAFETY: the caller's contract.
+        match H::FORMAT {
+            Format::Bf16 => unsafe { super::half_x86::v4_narrow2::<true, LEVEL>(self, a, b) },
+            _ => unsafe { super::half_x86::v4_narrow2::<false, LEVEL>(self, a, b) },
+        }
     }
 
     #[inline(always)]

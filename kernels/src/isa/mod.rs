@@ -30,7 +30,9 @@
 //! | [`Isa::NARROW_MAX`], [`Isa::Narrow`] | none | AVX-512 → AVX2, 16 → 8 portable lanes |
 //! | [`Isa::STORE_AHEAD`] | 0 | AVX-512 (`prefetchw`) |
 //! | [`Isa::late_pairs`] | none (0 pairs) | AVX2 (the `asm!` loop) |
+//! | [`Isa::widen2`], [`Isa::narrow2`], [`Isa::convert_level`] | lane by lane ([`crate::convert`]) | AVX2 (F16C where the CPU has it, integer bf16), AVX-512 (its conversions, `AVX512_BF16` where the CPU has it), NEON (`fcvtl`/`fcvtn`, integer bf16) |
 
+use crate::convert::HalfFormat;
 use crate::stage::Source;
 use pulp::{Simd, WithSimd};
 
@@ -40,6 +42,8 @@ pub mod portable;
 pub mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
+#[cfg(target_arch = "x86_64")]
+pub mod half_x86;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod late_asm;
 
@@ -333,6 +337,56 @@ pub trait Isa: Simd {
         (out, nan)
     }
 
+    /// Which vector conversion of format `H` this CPU runs, asked once per
+    /// conversion loop: 0, the portable lane-by-lane default (pulp's
+    /// portable types, or a CPU without the instruction); an instruction
+    /// set's own levels above that (see [`Isa::widen2`]). The loops pass
+    /// the level back as `LEVEL`, so each level is its own loop.
+    #[inline(always)]
+    fn convert_level<H: HalfFormat>(self) -> u8 {
+        0
+    }
+
+    /// Runs `k`, a conversion loop for format `H` at `level`, where that
+    /// level's instructions compile inline: this instruction set's context,
+    /// or one that also enables the feature the level checked (F16C on
+    /// AVX2, `AVX512_BF16` on AVX-512).
+    #[inline(always)]
+    fn run_converting<H: HalfFormat, K: Kern>(self, level: u8, k: K) -> K::Output {
+        let _ = level;
+        self.run(k)
+    }
+
+    /// The `2·F32_LANES` elements of format `H` whose bytes are `v` (as
+    /// loaded from memory) widened to f32: elements `0..L` and `L..2L`.
+    /// Exactly [`HalfFormat::widen`] in every lane.
+    ///
+    /// # Safety
+    /// `LEVEL` is at most what [`Isa::convert_level`] returns for `H` on
+    /// this CPU (a level may use an instruction the token does not prove).
+    #[inline(always)]
+    unsafe fn widen2<H: HalfFormat, const LEVEL: u8>(
+        self,
+        v: Self::f32s,
+    ) -> (Self::f32s, Self::f32s) {
+        portable_widen2::<Self, H>(self, v)
+    }
+
+    /// `a` then `b` narrowed to format `H` (round to nearest even), packed
+    /// into one vector's bytes in memory order: the inverse layout of
+    /// [`Isa::widen2`]. Exactly [`HalfFormat::narrow`] in every lane.
+    ///
+    /// # Safety
+    /// As [`Isa::widen2`].
+    #[inline(always)]
+    unsafe fn narrow2<H: HalfFormat, const LEVEL: u8>(
+        self,
+        a: Self::f32s,
+        b: Self::f32s,
+    ) -> Self::f32s {
+        portable_narrow2::<Self, H>(self, a, b)
+    }
+
     /// A hand-written form of the streaming batch's long-row loop
     /// (`crate::regime::pipeline`), for plain f32 rows and the softmax
     /// output: runs as many of `pairs` as it takes and returns that count
@@ -345,6 +399,38 @@ pub trait Isa: Simd {
         let _ = job;
         0
     }
+}
+
+/// [`Isa::widen2`] lane by lane with [`HalfFormat::widen`].
+#[inline(always)]
+pub(crate) fn portable_widen2<S: Simd, H: HalfFormat>(s: S, v: S::f32s) -> (S::f32s, S::f32s) {
+    let (mut a, mut b) = (s.splat_f32s(0.0), s.splat_f32s(0.0));
+    let h: &[u16] = pulp::bytemuck::cast_slice(core::slice::from_ref(&v));
+    let l = S::F32_LANES;
+    let oa: &mut [f32] = pulp::bytemuck::cast_slice_mut(core::slice::from_mut(&mut a));
+    for j in 0..l {
+        oa[j] = H::widen(h[j]);
+    }
+    let ob: &mut [f32] = pulp::bytemuck::cast_slice_mut(core::slice::from_mut(&mut b));
+    for j in 0..l {
+        ob[j] = H::widen(h[l + j]);
+    }
+    (a, b)
+}
+
+/// [`Isa::narrow2`] lane by lane with [`HalfFormat::narrow`].
+#[inline(always)]
+pub(crate) fn portable_narrow2<S: Simd, H: HalfFormat>(s: S, a: S::f32s, b: S::f32s) -> S::f32s {
+    let mut out = s.splat_f32s(0.0);
+    let l = S::F32_LANES;
+    let ia: &[f32] = pulp::bytemuck::cast_slice(core::slice::from_ref(&a));
+    let ib: &[f32] = pulp::bytemuck::cast_slice(core::slice::from_ref(&b));
+    let o: &mut [u16] = pulp::bytemuck::cast_slice_mut(core::slice::from_mut(&mut out));
+    for j in 0..l {
+        o[j] = H::narrow(ia[j]);
+        o[l + j] = H::narrow(ib[j]);
+    }
+    out
 }
 
 /// The work of the streaming batch's long-row loop over `pairs` pairs of

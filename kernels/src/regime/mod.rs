@@ -146,10 +146,40 @@ where
     A: Acc<S>,
     X: Along<S, A>,
 {
+    // SAFETY: the caller's contract.
+    unsafe { sweep_from::<S, Src, A, X, IN_RANGE>(s, src, x, i0, n, sh, along, ExpSum::ZERO) }
+}
+
+/// [`sweep`] continuing the sum `total` of the row's elements before
+/// `i0`: each block's fold is added to it in turn, so a row swept in
+/// pieces that start at multiples of `A::BLOCK` vectors has the bits of
+/// the row swept at once (the half-precision edge sweeps rows tile by
+/// tile, `crate::edge`).
+///
+/// # Safety
+/// As [`sweep`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn sweep_from<S, Src, A, X, const IN_RANGE: bool>(
+    s: S,
+    src: &Src,
+    x: Src::Row,
+    i0: usize,
+    n: usize,
+    sh: Src::Shift<S>,
+    along: &mut X,
+    total: ExpSum,
+) -> ExpSum
+where
+    S: Isa,
+    Src: Source,
+    A: Acc<S>,
+    X: Along<S, A>,
+{
     let l = S::F32_LANES;
     let end_vec = i0 + (n - n % l);
     let mut acc = A::new(s);
-    let mut total = ExpSum::ZERO;
+    let mut total = total;
     let mut i = i0;
     // SAFETY (all accesses): every full vector lies below `end_vec ≤ i0 +
     // n`, the tail's `rem` elements below `i0 + n`. (Macros, not closures:

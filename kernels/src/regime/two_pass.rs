@@ -187,9 +187,41 @@ unsafe fn chunk_state<S: Isa, Src: Source, Snk: Sink>(
     i0: usize,
     n: usize,
 ) -> RowState {
+    // SAFETY: the caller's contract.
+    let st = unsafe { chunk_blocks::<S, Src, Snk>(s, src, x, i0, n, RowState::EMPTY) };
+    finish_chunk::<S, Snk>(st)
+}
+
+/// A chunk's state as it leaves the blocked pass: the minimum reads `−∞`
+/// where the kernel does not track it.
+#[inline(always)]
+pub(crate) fn finish_chunk<S: Isa, Snk: Sink>(mut st: RowState) -> RowState {
+    if !tracks_min::<S, Snk>() {
+        st.lo = f32::NEG_INFINITY;
+    }
+    st
+}
+
+/// The blocked online pass over `i0..i0 + n` of a chunk whose state so far
+/// is `st` (blocks counted from `i0`: a chunk passed in pieces that start
+/// at multiples of [`BLOCK_VECTORS`] vectors gets the bits of the chunk
+/// passed at once). A block whose max is NaN or `+∞` ends it: the state
+/// returned is then [`RowState::special`].
+///
+/// # Safety
+/// Row `x` readable over `i0..i0 + n`.
+#[inline(always)]
+pub(crate) unsafe fn chunk_blocks<S: Isa, Src: Source, Snk: Sink>(
+    s: S,
+    src: &Src,
+    x: Src::Row,
+    i0: usize,
+    n: usize,
+    st: RowState,
+) -> RowState {
     let block = BLOCK_VECTORS * S::F32_LANES;
     let track = tracks_min::<S, Snk>();
-    let mut st = RowState::EMPTY;
+    let mut st = st;
     let mut i = i0;
     // SAFETY: each block lies inside `i0..i0 + n`.
     unsafe {
@@ -222,9 +254,6 @@ unsafe fn chunk_state<S: Isa, Src: Source, Snk: Sink>(
             }
             i += len;
         }
-    }
-    if !track {
-        st.lo = f32::NEG_INFINITY;
     }
     st
 }

@@ -1,0 +1,1029 @@
+//! The half-precision edge: `f16` and `bf16` rows in and out of the f32
+//! regimes, with the f32 regimes' bits. Arithmetic is f32 throughout; an
+//! input is widened exactly and an output rounded once, to nearest even,
+//! from the f32 result, so a half output is the f32 output of the widened
+//! input rounded once, bit for bit, whatever the batch.
+//!
+//! The conversion happens at the edge of a *tile* ([`TILE`] elements, 16
+//! KiB of f32 in L1), so that the regimes are instantiated once, for f32,
+//! whatever the element types (a source and a sink per type pair would
+//! multiply every regime by nine):
+//! ```text
+//! rows of ≤ TILE:  per tile of whole rows
+//!                    keys    = the f32 input, or the half input widened into the tile
+//!                    results = the f32 output, or the tile     (the planned f32 regime)
+//!                    output  = the tile narrowed               (when the output is half)
+//! longer rows:     per row, the regime's passes over the row tile by tile
+//!                    m       = max over the tiles' keys         (range_of)
+//!                    Σ       = the regime's sum, continued tile to tile
+//!                              (pipeline: `sweep_from`; rows of TWO_PASS_MIN
+//!                              or more: the chunk states, `chunk_blocks`)
+//!                    results = per tile, from the keys, narrowed
+//! ```
+//! Tiles start at multiples of every accumulator's block (and the
+//! two-pass block), so each sum folds in the same order as the f32
+//! regime's; the results of a long row are recomputed from the keys (a
+//! half output has no room to park f32 exps), as the f32 streaming form
+//! does for its long rows. Narrowing stores non-temporally (from the first
+//! vector-aligned element) for batches of `STREAM_MIN` elements or more.
+
+use crate::Kernel;
+use crate::convert::{Bf16, F16, Format, HalfFormat, bf16_to_f32, f16_to_f32};
+use crate::fpenv::Nearest;
+use crate::isa::{Isa, Kern, load, store};
+use crate::kernel::{Batch, check};
+use crate::plan::{STREAM_MIN, TWO_PASS_MIN};
+use crate::regime::two_pass::{CHUNK, RowState, chunk_blocks, finish_chunk};
+use crate::regime::{Due, range_of, sweep_from, tracks_min};
+use crate::stage::{F32Rows, Log, Prob, Sink, Source};
+use crate::sum::{ExpSum, in_exp_range};
+use core::marker::PhantomData;
+
+/// Elements per tile: 16 KiB of f32, in L1 with the tile's input and
+/// output. A multiple of every accumulator's block (256 vectors of up to
+/// 16 lanes) and of the two-pass block, and a divisor of [`CHUNK`].
+pub const TILE: usize = 4096;
+
+/// Elements of one format, borrowed: a kernel's input.
+///
+/// ```
+/// use simd_softmax_kernels::{Elems, ElemsMut};
+/// let x = [0x3f80u16, 0x3f80]; // bf16 ones
+/// let mut y = [0.0f32; 2];
+/// simd_softmax_kernels::portable::scalar().softmax_rows_elems(
+///     Elems::Bf16(&x), ElemsMut::F32(&mut y), 2);
+/// assert_eq!(y, [0.5, 0.5]);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub enum Elems<'a> {
+    /// f32 values.
+    F32(&'a [f32]),
+    /// `f16` bit patterns.
+    F16(&'a [u16]),
+    /// `bf16` bit patterns.
+    Bf16(&'a [u16]),
+}
+
+/// Elements of one format, borrowed mutably: a kernel's output.
+///
+/// ```
+/// use simd_softmax_kernels::ElemsMut;
+/// let mut y = [0u16; 3];
+/// assert_eq!(ElemsMut::F16(&mut y).len(), 3);
+/// ```
+#[derive(Debug)]
+pub enum ElemsMut<'a> {
+    /// f32 values.
+    F32(&'a mut [f32]),
+    /// `f16` bit patterns.
+    F16(&'a mut [u16]),
+    /// `bf16` bit patterns.
+    Bf16(&'a mut [u16]),
+}
+
+impl Elems<'_> {
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            Elems::F32(x) => x.len(),
+            Elems::F16(x) | Elems::Bf16(x) => x.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The format.
+    pub fn format(&self) -> Format {
+        match self {
+            Elems::F32(_) => Format::F32,
+            Elems::F16(_) => Format::F16,
+            Elems::Bf16(_) => Format::Bf16,
+        }
+    }
+
+    fn buf(&self) -> Buf {
+        let p = match self {
+            Elems::F32(x) => x.as_ptr() as *mut u8,
+            Elems::F16(x) | Elems::Bf16(x) => x.as_ptr() as *mut u8,
+        };
+        Buf {
+            p,
+            format: self.format(),
+        }
+    }
+}
+
+impl ElemsMut<'_> {
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            ElemsMut::F32(x) => x.len(),
+            ElemsMut::F16(x) | ElemsMut::Bf16(x) => x.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The format.
+    pub fn format(&self) -> Format {
+        match self {
+            ElemsMut::F32(_) => Format::F32,
+            ElemsMut::F16(_) => Format::F16,
+            ElemsMut::Bf16(_) => Format::Bf16,
+        }
+    }
+
+    fn buf(&mut self) -> Buf {
+        let format = self.format();
+        let p = match self {
+            ElemsMut::F32(x) => x.as_mut_ptr() as *mut u8,
+            ElemsMut::F16(x) | ElemsMut::Bf16(x) => x.as_mut_ptr() as *mut u8,
+        };
+        Buf { p, format }
+    }
+}
+
+/// A buffer's address and format; its length is the caller's.
+#[derive(Clone, Copy)]
+struct Buf {
+    p: *mut u8,
+    format: Format,
+}
+
+impl Buf {
+    /// The buffer from element `i` on.
+    fn at(self, i: usize) -> Buf {
+        Buf {
+            p: self.p.wrapping_add(i * self.format.bytes()),
+            format: self.format,
+        }
+    }
+    fn f32(self) -> *mut f32 {
+        self.p as *mut f32
+    }
+    fn half(self) -> *mut u16 {
+        self.p as *mut u16
+    }
+    /// Element `i`, widened.
+    ///
+    /// # Safety
+    /// Element `i` readable.
+    unsafe fn key(self, i: usize) -> f32 {
+        // SAFETY: the caller's contract.
+        unsafe {
+            match self.format {
+                Format::F32 => *self.f32().add(i),
+                Format::F16 => f16_to_f32(*self.half().add(i)),
+                Format::Bf16 => bf16_to_f32(*self.half().add(i)),
+            }
+        }
+    }
+    /// Writes `v` to element `i`, narrowed.
+    ///
+    /// # Safety
+    /// Element `i` writable.
+    unsafe fn put(self, i: usize, v: f32) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            match self.format {
+                Format::F32 => *self.f32().add(i) = v,
+                Format::F16 => *self.half().add(i) = F16::narrow(v),
+                Format::Bf16 => *self.half().add(i) = Bf16::narrow(v),
+            }
+        }
+    }
+}
+
+/// The conversion levels of this CPU ([`Isa::convert_level`]), asked once
+/// per call.
+#[derive(Clone, Copy)]
+struct Levels {
+    f16: u8,
+    bf16: u8,
+}
+
+impl Levels {
+    #[inline(always)]
+    fn of<S: Isa>(s: S) -> Levels {
+        Levels {
+            f16: s.convert_level::<F16>(),
+            bf16: s.convert_level::<Bf16>(),
+        }
+    }
+    fn level(self, f: Format) -> u8 {
+        match f {
+            Format::Bf16 => self.bf16,
+            _ => self.f16,
+        }
+    }
+}
+
+/// The f32 sinks the edge runs: built on an f32 output address.
+pub(crate) trait F32Sink: Sink {
+    /// The sink writing contiguous rows from `p`.
+    fn at(p: *mut f32) -> Self;
+}
+
+impl F32Sink for Prob {
+    #[inline(always)]
+    fn at(p: *mut f32) -> Self {
+        Prob::new(p)
+    }
+}
+
+impl F32Sink for Log {
+    #[inline(always)]
+    fn at(p: *mut f32) -> Self {
+        Log::new(p)
+    }
+}
+
+impl<S: Isa> Kernel<S> {
+    /// Softmax of each `row_len`-long row of `input` into `output`, any
+    /// element formats: exactly [`Kernel::softmax_rows`] of the widened
+    /// input, rounded once (to nearest even) into a half output.
+    ///
+    /// ```
+    /// use simd_softmax_kernels::{Elems, ElemsMut};
+    /// let k = simd_softmax_kernels::portable::scalar();
+    /// let x = [0.0f32, 0.0, 0.0, 0.0];
+    /// let mut y = [0u16; 4];
+    /// k.softmax_rows_elems(Elems::F32(&x), ElemsMut::F16(&mut y), 4);
+    /// assert_eq!(y, [0x3400; 4]); // 0.25 in f16
+    /// ```
+    #[inline]
+    pub fn softmax_rows_elems(self, input: Elems<'_>, mut output: ElemsMut<'_>, row_len: usize) {
+        let _nearest = Nearest::enter();
+        check(input.len(), output.len(), row_len);
+        let rows = input.len() / row_len;
+        self.rows_elems::<Prob>(input.buf(), output.buf(), rows, row_len);
+    }
+
+    /// [`Kernel::softmax_rows_elems`], in place.
+    #[inline]
+    pub fn softmax_rows_elems_in_place(self, mut data: ElemsMut<'_>, row_len: usize) {
+        let _nearest = Nearest::enter();
+        check(data.len(), data.len(), row_len);
+        let (rows, b) = (data.len() / row_len, data.buf());
+        self.rows_elems::<Prob>(b, b, rows, row_len);
+    }
+
+    /// Log-softmax of each `row_len`-long row, any element formats (see
+    /// [`Kernel::softmax_rows_elems`]).
+    #[inline]
+    pub fn log_softmax_rows_elems(
+        self,
+        input: Elems<'_>,
+        mut output: ElemsMut<'_>,
+        row_len: usize,
+    ) {
+        let _nearest = Nearest::enter();
+        check(input.len(), output.len(), row_len);
+        let rows = input.len() / row_len;
+        self.rows_elems::<Log>(input.buf(), output.buf(), rows, row_len);
+    }
+
+    /// [`Kernel::log_softmax_rows_elems`], in place.
+    #[inline]
+    pub fn log_softmax_rows_elems_in_place(self, mut data: ElemsMut<'_>, row_len: usize) {
+        let _nearest = Nearest::enter();
+        check(data.len(), data.len(), row_len);
+        let (rows, b) = (data.len() / row_len, data.buf());
+        self.rows_elems::<Log>(b, b, rows, row_len);
+    }
+
+    /// [`Kernel::logsumexp`] of any element format (the widened input's).
+    #[inline]
+    pub fn logsumexp_elems(self, input: Elems<'_>) -> f32 {
+        let x = match input {
+            Elems::F32(x) => return self.logsumexp(x),
+            _ => input.buf(),
+        };
+        let _nearest = Nearest::enter();
+        let n = input.len();
+        let st = self.simd().run(State::<Log> {
+            x,
+            n,
+            levels: Levels::of(self.simd()),
+            snk: PhantomData,
+        });
+        if st.m.is_finite() {
+            (st.m as f64 + st.sum.ln()) as f32
+        // SAFETY: `n` elements readable at `x` (a slice).
+        } else if st.m.is_nan() || (0..n).any(|i| unsafe { x.key(i) }.is_nan()) {
+            f32::NAN
+        } else {
+            st.m
+        }
+    }
+
+    /// [`Kernel::chunk_states`] of any element format (the widened
+    /// input's).
+    #[inline]
+    pub fn chunk_states_elems(self, input: Elems<'_>, out: &mut [RowState]) {
+        let x = match input {
+            Elems::F32(x) => return self.chunk_states(x, out),
+            _ => input.buf(),
+        };
+        let _nearest = Nearest::enter();
+        let n = input.len();
+        assert_eq!(
+            out.len(),
+            n.div_ceil(CHUNK),
+            "chunk_states: one state per chunk"
+        );
+        let levels = Levels::of(self.simd());
+        for (c, st) in out.iter_mut().enumerate() {
+            let i = c * CHUNK;
+            *st = self.simd().run(State::<Prob> {
+                x: x.at(i),
+                n: CHUNK.min(n - i),
+                levels,
+                snk: PhantomData,
+            });
+        }
+    }
+
+    /// [`Kernel::softmax_piece`] of any element formats: the results of a
+    /// piece of a row whose whole state is `st`, rounded once into a half
+    /// output.
+    #[inline]
+    pub fn softmax_piece_elems(
+        self,
+        input: Elems<'_>,
+        mut output: ElemsMut<'_>,
+        st: RowState,
+        stream: bool,
+    ) {
+        if let (Elems::F32(x), ElemsMut::F32(y)) = (input, &mut output) {
+            return self.softmax_piece(x, y, st, stream);
+        }
+        let _nearest = Nearest::enter();
+        check(input.len(), output.len(), input.len().max(1));
+        if st.m.is_finite() {
+            let (x, y, n) = (input.buf(), output.buf(), input.len());
+            let levels = Levels::of(self.simd());
+            self.simd().run(Piece::<Prob> {
+                x,
+                y,
+                n,
+                st,
+                stream,
+                levels,
+                snk: PhantomData,
+            });
+        }
+    }
+
+    /// Rows of `w` from `x` to `y` (equal or disjoint), formats as given.
+    #[inline(always)]
+    fn rows_elems<Snk: F32Sink>(self, x: Buf, y: Buf, rows: usize, w: usize) {
+        if rows == 0 || w == 0 {
+            return;
+        }
+        if x.format == Format::F32 && y.format == Format::F32 {
+            return self.batch(F32Rows::new(x.f32()), Snk::at(y.f32()), rows, w);
+        }
+        let levels = Levels::of(self.simd());
+        let stream = S::HAS_STREAM && rows * w >= STREAM_MIN;
+        if w <= TILE {
+            self.simd().run(Tiles::<Snk> {
+                x,
+                y,
+                rows,
+                w,
+                stream,
+                levels,
+                snk: PhantomData,
+            });
+        } else {
+            self.simd().run(LongRows::<Snk> {
+                x,
+                y,
+                rows,
+                w,
+                stream,
+                levels,
+                snk: PhantomData,
+            });
+        }
+    }
+}
+
+/// Rows of at most [`TILE`], whole rows per tile, through the planned f32
+/// regime.
+struct Tiles<Snk> {
+    x: Buf,
+    y: Buf,
+    rows: usize,
+    w: usize,
+    stream: bool,
+    levels: Levels,
+    snk: PhantomData<Snk>,
+}
+
+impl<Snk: F32Sink> Kern for Tiles<Snk> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<S: Isa>(self, s: S) {
+        let Tiles {
+            x,
+            y,
+            rows,
+            w,
+            stream,
+            levels,
+            ..
+        } = self;
+        let per_tile = TILE / w;
+        let mut tile = [0.0f32; TILE];
+        let t = tile.as_mut_ptr();
+        let mut r = 0;
+        while r < rows {
+            let k = per_tile.min(rows - r);
+            let (off, n) = (r * w, k * w);
+            // SAFETY: rows `r..r + k` of the batch (from checked slices),
+            // `n ≤ TILE` elements of the tile; the tile's keys are read
+            // before its results overwrite them (in place: the f32
+            // regimes' contract), and the input's rows are read (widened)
+            // before the output's are written.
+            unsafe {
+                let keys = keys_of(s, levels, x.at(off), n, t);
+                let out = match y.format {
+                    Format::F32 => y.at(off).f32(),
+                    _ => t,
+                };
+                Batch::new(F32Rows::new(keys), Snk::at(out), k, w).run(s);
+                if y.format != Format::F32 {
+                    narrow(s, levels, t, y.at(off), n, stream);
+                }
+            }
+            r += k;
+        }
+        if stream {
+            s.stream_fence();
+        }
+    }
+}
+
+/// Rows longer than [`TILE`], each through its regime's passes tile by
+/// tile.
+struct LongRows<Snk> {
+    x: Buf,
+    y: Buf,
+    rows: usize,
+    w: usize,
+    stream: bool,
+    levels: Levels,
+    snk: PhantomData<Snk>,
+}
+
+impl<Snk: F32Sink> Kern for LongRows<Snk> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<S: Isa>(self, s: S) {
+        let LongRows {
+            x,
+            y,
+            rows,
+            w,
+            stream,
+            levels,
+            ..
+        } = self;
+        let mut tile = [0.0f32; TILE];
+        let t = tile.as_mut_ptr();
+        for r in 0..rows {
+            let (x, y) = (x.at(r * w), y.at(r * w));
+            // SAFETY: row `r` of the batch (from checked slices).
+            unsafe { long_row::<S, Snk>(s, levels, x, y, w, stream, t) };
+        }
+        if stream {
+            s.stream_fence();
+        }
+    }
+}
+
+/// One row of `w > TILE` from `x` to `y`: its max, its sum and its results
+/// as the f32 regime computes them (the pipeline's for rows below
+/// [`TWO_PASS_MIN`], the two-pass regime's from there), tile by tile.
+///
+/// # Safety
+/// `w` elements readable at `x` and writable at `y` (equal or disjoint);
+/// `t` a tile of [`TILE`] floats.
+#[inline(always)]
+unsafe fn long_row<S: Isa, Snk: F32Sink>(
+    s: S,
+    levels: Levels,
+    x: Buf,
+    y: Buf,
+    w: usize,
+    stream: bool,
+    t: *mut f32,
+) {
+    // SAFETY (whole body): the caller's contract; every tile lies inside
+    // the row.
+    unsafe {
+        let (m, c, in_range) = if w >= TWO_PASS_MIN {
+            let st = tiled_state::<S, Snk>(s, levels, x, w, t);
+            if !st.m.is_finite() {
+                return special::<Snk>(x, y, w, st.m);
+            }
+            let c = Snk::constant(st.sum);
+            (st.m, c, in_exp_range(&F32Rows::new(t), st.lo, st.m))
+        } else {
+            let track = tracks_min::<S, Snk>();
+            let (mut lo, mut m) = (f32::INFINITY, f32::NEG_INFINITY);
+            let mut i = 0;
+            while i < w {
+                let n = TILE.min(w - i);
+                let keys = keys_of(s, levels, x.at(i), n, t);
+                let (tlo, tm) = range_of(s, &F32Rows::new(keys), keys, 0, n, track);
+                (lo, m) = (lo.min(tlo), m.max(tm));
+                i += n;
+            }
+            if !m.is_finite() {
+                return special::<Snk>(x, y, w, m);
+            }
+            let in_range = in_exp_range(&F32Rows::new(t), lo, m);
+            let sh = F32Rows::new(t).shift(s, s.splat_f32s(m));
+            let mut sum = ExpSum::ZERO;
+            let mut i = 0;
+            while i < w {
+                let n = TILE.min(w - i);
+                let keys = keys_of(s, levels, x.at(i), n, t);
+                let src = F32Rows::new(keys);
+                sum = match in_range {
+                    true => sweep_from::<S, F32Rows, Snk::Acc<S>, (), true>(
+                        s,
+                        &src,
+                        keys,
+                        0,
+                        n,
+                        sh,
+                        &mut (),
+                        sum,
+                    ),
+                    false => sweep_from::<S, F32Rows, Snk::Acc<S>, (), false>(
+                        s,
+                        &src,
+                        keys,
+                        0,
+                        n,
+                        sh,
+                        &mut (),
+                        sum,
+                    ),
+                };
+                i += n;
+            }
+            (m, Snk::constant(sum), in_range)
+        };
+        if c.is_nan() {
+            // A NaN in the row (its max was finite).
+            return special::<Snk>(x, y, w, f32::NAN);
+        }
+        write::<S, Snk>(s, levels, x, y, w, (m, c, in_range), stream, t);
+    }
+}
+
+/// The results of `n` elements from `x` to `y` of a row whose max, row
+/// constant and exp range are `mc`, tile by tile: computed into the f32
+/// output, or into the tile and narrowed.
+///
+/// # Safety
+/// `n` elements readable at `x` and writable at `y` (equal or disjoint);
+/// `t` a tile of [`TILE`] floats.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn write<S: Isa, Snk: F32Sink>(
+    s: S,
+    levels: Levels,
+    x: Buf,
+    y: Buf,
+    n: usize,
+    (m, c, in_range): (f32, f32, bool),
+    stream: bool,
+    t: *mut f32,
+) {
+    let mut i = 0;
+    // SAFETY (whole body): the caller's contract; each tile's keys are
+    // read before its results are written.
+    unsafe {
+        while i < n {
+            let len = TILE.min(n - i);
+            let keys = keys_of(s, levels, x.at(i), len, t);
+            let out = match y.format {
+                Format::F32 => y.at(i).f32(),
+                _ => t,
+            };
+            let (src, snk) = (F32Rows::new(keys), Snk::at(out));
+            let d = Due::<S, F32Rows, Snk>::new(keys, snk.row(0, len), m, c, in_range);
+            if stream && y.format == Format::F32 {
+                d.write::<true>(s, &src, &snk, false, out, 0, len);
+            } else {
+                d.write::<false>(s, &src, &snk, false, out, 0, len);
+            }
+            if y.format != Format::F32 {
+                narrow(s, levels, t, y.at(i), len, stream);
+            }
+            i += len;
+        }
+    }
+}
+
+/// The two-pass state of `n` elements from `x` (chunks counted from `x`),
+/// tile by tile: exactly `two_pass::state` of the widened elements.
+///
+/// # Safety
+/// `n` elements readable at `x`; `t` a tile of [`TILE`] floats.
+#[inline(always)]
+unsafe fn tiled_state<S: Isa, Snk: Sink>(
+    s: S,
+    levels: Levels,
+    x: Buf,
+    n: usize,
+    t: *mut f32,
+) -> RowState {
+    let mut st = RowState::EMPTY;
+    let mut i = 0;
+    // SAFETY (whole body): every tile lies inside `0..n`.
+    unsafe {
+        while i < n {
+            let len = CHUNK.min(n - i);
+            let mut cs = RowState::EMPTY;
+            let mut j = i;
+            while j < i + len {
+                let tl = TILE.min(i + len - j);
+                let keys = keys_of(s, levels, x.at(j), tl, t);
+                cs = chunk_blocks::<S, F32Rows, Snk>(s, &F32Rows::new(keys), keys, 0, tl, cs);
+                if cs.special() {
+                    break;
+                }
+                j += tl;
+            }
+            st = st.merge(finish_chunk::<S, Snk>(cs));
+            if st.special() {
+                break;
+            }
+            i += len;
+        }
+    }
+    st
+}
+
+/// The two-pass state of a (half) buffer of `n`, in the ISA's context.
+struct State<Snk> {
+    x: Buf,
+    n: usize,
+    levels: Levels,
+    snk: PhantomData<Snk>,
+}
+
+impl<Snk: Sink> Kern for State<Snk> {
+    type Output = RowState;
+
+    #[inline(always)]
+    fn run<S: Isa>(self, s: S) -> RowState {
+        let mut tile = [0.0f32; TILE];
+        // SAFETY: `n` elements readable at `x` (a checked slice).
+        unsafe { tiled_state::<S, Snk>(s, self.levels, self.x, self.n, tile.as_mut_ptr()) }
+    }
+}
+
+/// The results of a piece of a row from its whole (finite) state.
+struct Piece<Snk> {
+    x: Buf,
+    y: Buf,
+    n: usize,
+    st: RowState,
+    stream: bool,
+    levels: Levels,
+    snk: PhantomData<Snk>,
+}
+
+impl<Snk: F32Sink> Kern for Piece<Snk> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<S: Isa>(self, s: S) {
+        let Piece {
+            x,
+            y,
+            n,
+            st,
+            stream,
+            levels,
+            ..
+        } = self;
+        let mut tile = [0.0f32; TILE];
+        let t = tile.as_mut_ptr();
+        let c = Snk::constant(st.sum);
+        let in_range = in_exp_range(&F32Rows::new(t), st.lo, st.m);
+        let stream = stream && S::HAS_STREAM;
+        // SAFETY: `n` elements of `x` readable, of `y` writable (checked
+        // slices).
+        unsafe { write::<S, Snk>(s, levels, x, y, n, (st.m, c, in_range), stream, t) };
+        if stream {
+            s.stream_fence();
+        }
+    }
+}
+
+/// A row whose max `m` is not finite, or that holds a NaN (`m` NaN), in
+/// scalar: the special-value limits or the canonical NaN, as
+/// `regime::special_row` writes them, rounded once.
+///
+/// # Safety
+/// `w` elements readable at `x` and writable at `y` (equal or disjoint).
+#[inline(never)]
+unsafe fn special<Snk: Sink>(x: Buf, y: Buf, w: usize, m: f32) {
+    // SAFETY (all accesses): elements `0..w`; each result is written after
+    // its key was read.
+    unsafe {
+        let nan = m.is_nan() || (0..w).any(|i| x.key(i).is_nan());
+        if nan {
+            for i in 0..w {
+                y.put(i, f32::NAN);
+            }
+            return;
+        }
+        let k = (0..w).filter(|&i| x.key(i) == m).count() as f64;
+        let (share, nothing) = Snk::limits(k);
+        for i in 0..w {
+            let v = match m == f32::INFINITY && x.key(i) == m {
+                true => share,
+                false => nothing,
+            };
+            y.put(i, v);
+        }
+    }
+}
+
+/// The f32 keys of `n ≤ TILE` elements at `x`: the input itself when it is
+/// f32, else the elements widened into the tile `t`.
+///
+/// # Safety
+/// `n` elements readable at `x`; `t` a tile of [`TILE`] floats.
+#[inline(always)]
+unsafe fn keys_of<S: Isa>(s: S, levels: Levels, x: Buf, n: usize, t: *mut f32) -> *mut f32 {
+    match x.format {
+        Format::F32 => x.f32(),
+        // SAFETY: the caller's contract.
+        f => unsafe {
+            widen(s, f, levels.level(f), x.half(), t, n);
+            t
+        },
+    }
+}
+
+/// Narrows `n` floats from the tile `t` into the half buffer `y`.
+///
+/// # Safety
+/// `n` floats readable at `t`, `n` elements writable at `y`.
+#[inline(always)]
+unsafe fn narrow<S: Isa>(s: S, levels: Levels, t: *const f32, y: Buf, n: usize, stream: bool) {
+    // SAFETY: the caller's contract.
+    unsafe { narrow_to(s, y.format, levels.level(y.format), t, y.half(), n, stream) }
+}
+
+/// Widens `n` elements of format `f` at `src` into `dst`, at the CPU's
+/// level for `f`: one target-feature function per (format, level) per
+/// instruction set, called once per tile.
+///
+/// # Safety
+/// `n` elements readable at `src`, `n` floats writable at `dst`; `level`
+/// from [`Levels::of`].
+#[inline(always)]
+pub(crate) unsafe fn widen<S: Isa>(
+    s: S,
+    f: Format,
+    level: u8,
+    src: *const u16,
+    dst: *mut f32,
+    n: usize,
+) {
+    macro_rules! go {
+        ($h:ty, $l:literal) => {
+            s.run_converting::<$h, _>(
+                level,
+                Widen::<$h, $l> {
+                    src,
+                    dst,
+                    n,
+                    h: PhantomData,
+                },
+            )
+        };
+    }
+    match (f, level) {
+        (Format::Bf16, 0) => go!(Bf16, 0),
+        (Format::Bf16, 1) => go!(Bf16, 1),
+        (Format::Bf16, _) => go!(Bf16, 2),
+        (_, 0) => go!(F16, 0),
+        (_, 1) => go!(F16, 1),
+        (_, _) => go!(F16, 2),
+    }
+}
+
+/// Narrows `n` floats at `src` into format `f` at `dst` (see [`widen`]).
+///
+/// # Safety
+/// `n` floats readable at `src`, `n` elements writable at `dst`; `level`
+/// from [`Levels::of`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn narrow_to<S: Isa>(
+    s: S,
+    f: Format,
+    level: u8,
+    src: *const f32,
+    dst: *mut u16,
+    n: usize,
+    stream: bool,
+) {
+    macro_rules! go {
+        ($h:ty, $l:literal) => {
+            s.run_converting::<$h, _>(
+                level,
+                Narrow::<$h, $l> {
+                    src,
+                    dst,
+                    n,
+                    stream,
+                    h: PhantomData,
+                },
+            )
+        };
+    }
+    match (f, level) {
+        (Format::Bf16, 0) => go!(Bf16, 0),
+        (Format::Bf16, 1) => go!(Bf16, 1),
+        (Format::Bf16, _) => go!(Bf16, 2),
+        (_, 0) => go!(F16, 0),
+        (_, 1) => go!(F16, 1),
+        (_, _) => go!(F16, 2),
+    }
+}
+
+/// [`widen_n`] as a kernel body (its safety: [`widen`]'s caller's).
+struct Widen<H, const LEVEL: u8> {
+    src: *const u16,
+    dst: *mut f32,
+    n: usize,
+    h: PhantomData<H>,
+}
+
+impl<H: HalfFormat, const LEVEL: u8> Kern for Widen<H, LEVEL> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<S: Isa>(self, s: S) {
+        // SAFETY: built only by `widen`, whose caller's contract this is.
+        unsafe { widen_n::<S, H, LEVEL>(s, self.src, self.dst, self.n) }
+    }
+}
+
+/// [`narrow_n`] as a kernel body (its safety: [`narrow_to`]'s caller's).
+struct Narrow<H, const LEVEL: u8> {
+    src: *const f32,
+    dst: *mut u16,
+    n: usize,
+    stream: bool,
+    h: PhantomData<H>,
+}
+
+impl<H: HalfFormat, const LEVEL: u8> Kern for Narrow<H, LEVEL> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<S: Isa>(self, s: S) {
+        // SAFETY: built only by `narrow_to`, whose caller's contract this is.
+        unsafe { narrow_n::<S, H, LEVEL>(s, self.src, self.dst, self.n, self.stream) }
+    }
+}
+
+/// The most lanes of any instruction set (AVX-512's 16): the tails' stack
+/// buffers hold two vectors' worth of halves.
+const MAX_LANES: usize = 16;
+
+/// Widens `n` elements of format `H` at `src` into `dst`: two vectors per
+/// step from one vector's bytes, the last `< 2·L` through a stack buffer
+/// (no read past `src + n`, masked stores).
+///
+/// # Safety
+/// `n` elements readable at `src`, `n` floats writable at `dst`.
+#[inline(always)]
+unsafe fn widen_n<S: Isa, H: HalfFormat, const LEVEL: u8>(
+    s: S,
+    src: *const u16,
+    dst: *mut f32,
+    n: usize,
+) {
+    let l = S::F32_LANES;
+    let mut i = 0;
+    // SAFETY (all accesses): below `n` on both sides.
+    unsafe {
+        for _ in 0..n / (2 * l) {
+            let (a, b) = s.widen2::<H, LEVEL>(load::<S>(src.add(i) as *const f32));
+            store::<S>(dst.add(i), a);
+            store::<S>(dst.add(i + l), b);
+            i += 2 * l;
+        }
+        let rem = n - i;
+        if rem > 0 {
+            let mut buf = [0u16; 2 * MAX_LANES];
+            core::ptr::copy_nonoverlapping(src.add(i), buf.as_mut_ptr(), rem);
+            let (a, b) = s.widen2::<H, LEVEL>(load::<S>(buf.as_ptr() as *const f32));
+            if rem >= l {
+                store::<S>(dst.add(i), a);
+                if rem > l {
+                    s.store_tail(dst.add(i + l), rem - l, b);
+                }
+            } else {
+                s.store_tail(dst.add(i), rem, a);
+            }
+        }
+    }
+}
+
+/// Narrows `n` floats at `src` into format `H` at `dst`: two vectors per
+/// store; with non-temporal stores from the first vector-aligned element
+/// of `dst` when `stream` (the caller fences); the elements before it and
+/// the last `< 2·L` through a stack buffer.
+///
+/// # Safety
+/// `n` floats readable at `src`, `n` elements writable at `dst`.
+#[inline(always)]
+unsafe fn narrow_n<S: Isa, H: HalfFormat, const LEVEL: u8>(
+    s: S,
+    src: *const f32,
+    dst: *mut u16,
+    n: usize,
+    stream: bool,
+) {
+    let l = S::F32_LANES;
+    let mut i = 0;
+    // SAFETY (all accesses): below `n` on both sides; streamed stores at
+    // vector-aligned addresses.
+    unsafe {
+        if stream && S::HAS_STREAM {
+            let width = core::mem::size_of::<S::f32s>();
+            let head = ((dst as usize).wrapping_neg() % width / 2).min(n);
+            narrow_few::<S, H, LEVEL>(s, src, dst, head);
+            i = head;
+            for _ in 0..(n - i) / (2 * l) {
+                let v = s.narrow2::<H, LEVEL>(load::<S>(src.add(i)), load::<S>(src.add(i + l)));
+                s.store_stream(dst.add(i) as *mut f32, v);
+                i += 2 * l;
+            }
+        }
+        for _ in 0..(n - i) / (2 * l) {
+            let v = s.narrow2::<H, LEVEL>(load::<S>(src.add(i)), load::<S>(src.add(i + l)));
+            store::<S>(dst.add(i) as *mut f32, v);
+            i += 2 * l;
+        }
+        narrow_few::<S, H, LEVEL>(s, src.add(i), dst.add(i), n - i);
+    }
+}
+
+/// [`narrow_n`] of fewer than `2·L` floats, through a stack buffer.
+///
+/// # Safety
+/// As [`narrow_n`], `n < 2·F32_LANES`.
+#[inline(always)]
+unsafe fn narrow_few<S: Isa, H: HalfFormat, const LEVEL: u8>(
+    s: S,
+    src: *const f32,
+    dst: *mut u16,
+    n: usize,
+) {
+    if n == 0 {
+        return;
+    }
+    let l = S::F32_LANES;
+    // SAFETY: loads and the copy stay below `n`.
+    unsafe {
+        let zero = s.splat_f32s(0.0);
+        let (a, b) = if n >= l {
+            let b = match n - l {
+                0 => zero,
+                r => s.load_tail(src.add(l), r, 0.0),
+            };
+            (load::<S>(src), b)
+        } else {
+            (s.load_tail(src, n, 0.0), zero)
+        };
+        let v = s.narrow2::<H, LEVEL>(a, b);
+        let h: &[u16] = pulp::bytemuck::cast_slice(core::slice::from_ref(&v));
+        core::ptr::copy_nonoverlapping(h.as_ptr(), dst, n);
+    }
+}
