@@ -11,7 +11,14 @@
 //! `jacobian` writes `N²` floats, so it runs up to N = 1000 (10^6 outputs);
 //! at 100 000 its refused call (wrong output size) is counted instead. Rows
 //! of 2^21 elements (the two-pass path) are checked for the softmax family.
+//! The half-precision paths (`f16`/`bf16` in or out) are counted too, for
+//! every type pair (`half_paths_do_not_allocate`).
 
+mod common;
+#[macro_use]
+mod half_support;
+
+use half_support::Ty;
 use simd_softmax::{Anchor, Backend, Softmax};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -276,4 +283,98 @@ fn no_public_function_allocates() {
         "no_alloc: every public function on {names:?} and the free functions ({}), lengths {LENGTHS:?}: 0 allocations",
         default.backend()
     );
+}
+
+// ---------------------------------------------------------------------------
+// The half-precision paths: every softmax-shaped function, every (input,
+// output) pair of {f32, f16, bf16} but f32 → f32, on every backend and the
+// free functions, at lengths that reach every regime (short rows, the tiles'
+// edges, long rows tile by tile, and outside quick mode the two-pass rows of
+// 2^21 + 5): the edge converts through stack tiles, never a `Vec`.
+// ---------------------------------------------------------------------------
+
+/// The input rows at length `n`: ordinary, and (short rows, or always
+/// outside quick mode) a NaN row, a `+∞` row and a full mask.
+fn rows<I: Ty>(n: usize) -> Vec<Vec<I>> {
+    let v = |x: f32| I::from_f32(x);
+    let ordinary: Vec<I> = (0..n)
+        .map(|i| v(((i * 7919) % 2003) as f32 * 0.01 - 10.0))
+        .collect();
+    let mut out = vec![ordinary.clone()];
+    if n > 0 && !(common::quick() && n > 1000) {
+        let mut nan = ordinary.clone();
+        nan[n / 2] = v(f32::NAN);
+        let mut inf = ordinary.clone();
+        inf[n - 1] = v(f32::INFINITY);
+        out.extend([nan, inf, vec![v(f32::NEG_INFINITY); n]]);
+    }
+    out
+}
+
+/// Every half-path call of `sm` (or, with `None`, the free functions) on
+/// the rows of length `n`; the allocations they made.
+fn count_pair<I: Ty, O: Ty>(sm: Option<&Softmax>, n: usize, total: &mut usize) {
+    macro_rules! call {
+        ($method:ident ( $($arg:expr),* )) => {
+            match sm {
+                Some(sm) => sm.$method($($arg),*),
+                None => simd_softmax::$method($($arg),*),
+            }
+        };
+    }
+    let rl = (1..=n.min(64)).rev().find(|d| n % d == 0).unwrap_or(1);
+    for x in rows::<I>(n) {
+        let mut y = vec![O::default(); n];
+        let mut d = x.clone();
+        let a = allocations_in(|| {
+            call!(softmax(&x, &mut y)).unwrap();
+            call!(log_softmax(&x, &mut y)).unwrap();
+            call!(softmax_rows(&x, &mut y, rl)).unwrap();
+            call!(log_softmax_rows(&x, &mut y, rl)).unwrap();
+            std::hint::black_box(call!(logsumexp(&x)));
+            call!(softmax_in_place(&mut d));
+            call!(log_softmax_in_place(&mut d));
+            call!(softmax_rows_in_place(&mut d, rl)).unwrap();
+            call!(log_softmax_rows_in_place(&mut d, rl)).unwrap();
+            // Refused calls allocate nothing either.
+            assert!(call!(softmax(&x, &mut y[..n.saturating_sub(1)])).is_err() || n == 0);
+            assert!(call!(softmax_rows(&x, &mut y, 0)).is_err());
+        });
+        let who = sm.map_or("free functions".to_string(), |s| s.backend().to_string());
+        assert_eq!(
+            a,
+            0,
+            "{who} {}: {a} allocations at n = {n}",
+            half_support::pair_name::<I, O>()
+        );
+        *total += 1;
+    }
+}
+
+#[test]
+fn half_paths_do_not_allocate() {
+    // Outside the count: the one-time backend choice of the free functions.
+    let _ = simd_softmax::softmax(&[0.0f32], &mut [0.0f32]);
+    let mut lens = vec![0usize, 1, 7, 8, 17, 1000, 4097, 100_000];
+    if common::quick() {
+        eprintln!("quick mode: rows of 2^21 + 5 skipped, special rows up to 1000 only");
+    } else {
+        lens.push((1 << 21) + 5);
+    }
+    let mut sms = vec![];
+    for b in Backend::ALL {
+        match Softmax::with_backend(b) {
+            Ok(sm) => sms.push(sm),
+            Err(e) => eprintln!("{}: skipped ({e})", b.name()),
+        }
+    }
+    let names: Vec<String> = sms.iter().map(|s| s.backend().to_string()).collect();
+    eprintln!("backends: {names:?} and the free functions");
+    let mut total = 0;
+    for &n in &lens {
+        for sm in sms.iter().map(Some).chain([None]) {
+            each_pair!(count_pair(sm, n, &mut total));
+        }
+    }
+    eprintln!("{total} rows, each through 11 calls, without an allocation");
 }

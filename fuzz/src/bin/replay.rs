@@ -1,8 +1,14 @@
 //! Runs fuzz inputs through the checks without libFuzzer:
-//! `cargo run --release --bin replay -- forward|family PATH...` (files or
-//! directories). For debugging a crash input on stable, or under valgrind.
+//! `cargo run --release --bin replay -- forward|family|half PATH...` (files
+//! or directories). For debugging a crash input on stable, or under valgrind.
 
 use std::path::Path;
+
+// The `half` target keeps its checks in its own file; included here as a
+// module (its `no_main` and `fuzz_target!` are inert in this binary).
+#[allow(unused_attributes)]
+#[path = "../../fuzz_targets/half.rs"]
+mod half_target;
 
 fn files(p: &Path, out: &mut Vec<std::path::PathBuf>) {
     if p.is_dir() {
@@ -25,8 +31,9 @@ fn main() {
     let run: fn(&[u8]) = match target.as_str() {
         "forward" => simd_softmax_fuzz::forward,
         "family" => simd_softmax_fuzz::family,
+        "half" => half_target::check,
         _ => {
-            eprintln!("usage: replay forward|family PATH...");
+            eprintln!("usage: replay forward|family|half PATH...");
             std::process::exit(2);
         }
     };

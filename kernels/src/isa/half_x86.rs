@@ -106,6 +106,36 @@ pub(super) fn v3_level_f16() -> u8 {
     has_f16c() as u8
 }
 
+/// 8 `bf16` (NaN quieted) to f32: zero-extended, shifted.
+#[inline(always)]
+fn v3_widen_bf16(s: V3, h: __m128i) -> pulp::f32x8 {
+    let (x, a2) = (s.avx, s.avx2);
+    let w = a2._mm256_cvtepu16_epi32(h);
+    let nan = a2._mm256_cmpgt_epi32(
+        a2._mm256_and_si256(w, x._mm256_set1_epi32(0x7fff)),
+        x._mm256_set1_epi32(0x7f80),
+    );
+    let q = a2._mm256_and_si256(nan, x._mm256_set1_epi32(0x0040));
+    cast(a2._mm256_slli_epi32::<16>(a2._mm256_or_si256(w, q)))
+}
+
+/// The integer round-to-nearest-even of 8 f32 lanes to `bf16`, in the low
+/// half of each 32-bit lane (NaN quieted).
+#[inline(always)]
+fn v3_bf16_round(s: V3, v: pulp::f32x8) -> __m256i {
+    let (x, a2) = (s.avx, s.avx2);
+    let v: __m256i = cast(v);
+    let lsb = a2._mm256_and_si256(a2._mm256_srli_epi32::<16>(v), x._mm256_set1_epi32(1));
+    let up = a2._mm256_add_epi32(a2._mm256_add_epi32(v, x._mm256_set1_epi32(0x7fff)), lsb);
+    let rounded = a2._mm256_srli_epi32::<16>(up);
+    let nan = a2._mm256_cmpgt_epi32(
+        a2._mm256_and_si256(v, x._mm256_set1_epi32(0x7fff_ffff)),
+        x._mm256_set1_epi32(0x7f80_0000),
+    );
+    let quiet = a2._mm256_or_si256(a2._mm256_srli_epi32::<16>(v), x._mm256_set1_epi32(0x40));
+    a2._mm256_blendv_epi8(rounded, quiet, nan)
+}
+
 /// [`super::Isa::widen2`] on AVX2 at level ≥ 1.
 ///
 /// # Safety
@@ -120,16 +150,7 @@ pub(super) unsafe fn v3_widen2<const BF16: bool>(
     let lo = x._mm256_castsi256_si128(v);
     let hi = a2._mm256_extracti128_si256::<1>(v);
     if BF16 {
-        let w = |h: __m128i| -> pulp::f32x8 {
-            let w = a2._mm256_cvtepu16_epi32(h);
-            let nan = a2._mm256_cmpgt_epi32(
-                a2._mm256_and_si256(w, x._mm256_set1_epi32(0x7fff)),
-                x._mm256_set1_epi32(0x7f80),
-            );
-            let q = a2._mm256_and_si256(nan, x._mm256_set1_epi32(0x0040));
-            cast(a2._mm256_slli_epi32::<16>(a2._mm256_or_si256(w, q)))
-        };
-        (w(lo), w(hi))
+        (v3_widen_bf16(s, lo), v3_widen_bf16(s, hi))
     } else {
         // SAFETY: the caller's contract (f16: F16C).
         unsafe { (cast(cvtph2ps_256(lo)), cast(cvtph2ps_256(hi))) }
@@ -148,22 +169,9 @@ pub(super) unsafe fn v3_narrow2<const BF16: bool>(
 ) -> pulp::f32x8 {
     let (x, a2) = (s.avx, s.avx2);
     if BF16 {
-        let r = |v: pulp::f32x8| -> __m256i {
-            let v: __m256i = cast(v);
-            let lsb = a2._mm256_and_si256(a2._mm256_srli_epi32::<16>(v), x._mm256_set1_epi32(1));
-            let up = a2._mm256_add_epi32(a2._mm256_add_epi32(v, x._mm256_set1_epi32(0x7fff)), lsb);
-            let rounded = a2._mm256_srli_epi32::<16>(up);
-            let nan = a2._mm256_cmpgt_epi32(
-                a2._mm256_and_si256(v, x._mm256_set1_epi32(0x7fff_ffff)),
-                x._mm256_set1_epi32(0x7f80_0000),
-            );
-            let quiet =
-                a2._mm256_or_si256(a2._mm256_srli_epi32::<16>(v), x._mm256_set1_epi32(0x40));
-            a2._mm256_blendv_epi8(rounded, quiet, nan)
-        };
         // Lanes hold values below 2^16: the saturating pack is exact; it
         // interleaves 128-bit halves, which the permute puts back in order.
-        let p = a2._mm256_packus_epi32(r(a), r(b));
+        let p = a2._mm256_packus_epi32(v3_bf16_round(s, a), v3_bf16_round(s, b));
         cast(a2._mm256_permute4x64_epi64::<0b11_01_10_00>(p))
     } else {
         // SAFETY: the caller's contract (f16: F16C).
@@ -180,6 +188,19 @@ pub(super) fn v4_level_bf16() -> u8 {
     1 + has_avx512_bf16() as u8
 }
 
+/// 16 `bf16` (NaN quieted) to f32: zero-extended, shifted.
+#[inline(always)]
+fn v4_widen_bf16(s: V4, h: __m256i) -> pulp::f32x16 {
+    let f = s.avx512f;
+    let w = f._mm512_cvtepu16_epi32(h);
+    let nan = f._mm512_cmpgt_epi32_mask(
+        f._mm512_and_si512(w, f._mm512_set1_epi32(0x7fff)),
+        f._mm512_set1_epi32(0x7f80),
+    );
+    let w = f._mm512_mask_or_epi32(w, nan, w, f._mm512_set1_epi32(0x0040));
+    cast(f._mm512_slli_epi32::<16>(w))
+}
+
 /// [`super::Isa::widen2`] on AVX-512.
 #[inline(always)]
 pub(super) fn v4_widen2<const BF16: bool>(s: V4, v: pulp::f32x16) -> (pulp::f32x16, pulp::f32x16) {
@@ -188,16 +209,7 @@ pub(super) fn v4_widen2<const BF16: bool>(s: V4, v: pulp::f32x16) -> (pulp::f32x
     let lo = f._mm512_castsi512_si256(v);
     let hi = f._mm512_extracti64x4_epi64::<1>(v);
     if BF16 {
-        let w = |h: __m256i| -> pulp::f32x16 {
-            let w = f._mm512_cvtepu16_epi32(h);
-            let nan = f._mm512_cmpgt_epi32_mask(
-                f._mm512_and_si512(w, f._mm512_set1_epi32(0x7fff)),
-                f._mm512_set1_epi32(0x7f80),
-            );
-            let w = f._mm512_mask_or_epi32(w, nan, w, f._mm512_set1_epi32(0x0040));
-            cast(f._mm512_slli_epi32::<16>(w))
-        };
-        (w(lo), w(hi))
+        (v4_widen_bf16(s, lo), v4_widen_bf16(s, hi))
     } else {
         (cast(f._mm512_cvtph_ps(lo)), cast(f._mm512_cvtph_ps(hi)))
     }

@@ -24,6 +24,35 @@ fn bits<A: Copy, B: Copy>(a: A) -> B {
     unsafe { core::mem::transmute_copy(&a) }
 }
 
+/// 4 `bf16` bit patterns (zero-extended to 32 bits) to f32, NaN quieted.
+#[inline(always)]
+fn widen_bf16(w: uint32x4_t) -> pulp::f32x4 {
+    // SAFETY: NEON is a baseline feature of aarch64; register-only.
+    unsafe {
+        let nan = vcgtq_u32(vandq_u32(w, vdupq_n_u32(0x7fff)), vdupq_n_u32(0x7f80));
+        let w = vorrq_u32(w, vandq_u32(nan, vdupq_n_u32(0x0040)));
+        bits(vshlq_n_u32::<16>(w))
+    }
+}
+
+/// The integer round-to-nearest-even of 4 f32 lanes to `bf16`, in the low
+/// half of each 32-bit lane (NaN quieted).
+#[inline(always)]
+fn bf16_round(v: pulp::f32x4) -> uint32x4_t {
+    // SAFETY: NEON is a baseline feature of aarch64; register-only.
+    unsafe {
+        let v: uint32x4_t = bits(v);
+        let lsb = vandq_u32(vshrq_n_u32::<16>(v), vdupq_n_u32(1));
+        let up = vaddq_u32(vaddq_u32(v, vdupq_n_u32(0x7fff)), lsb);
+        let nan = vcgtq_u32(
+            vandq_u32(v, vdupq_n_u32(0x7fff_ffff)),
+            vdupq_n_u32(0x7f80_0000),
+        );
+        let quiet = vorrq_u32(vshrq_n_u32::<16>(v), vdupq_n_u32(0x40));
+        vbslq_u32(nan, quiet, vshrq_n_u32::<16>(up))
+    }
+}
+
 impl Isa for Neon {
     const NAME: &'static str = "neon";
     type Narrow = Neon;
@@ -46,12 +75,10 @@ impl Isa for Neon {
         // SAFETY: NEON is present (the token); register-only operations.
         unsafe {
             if let Format::Bf16 = H::FORMAT {
-                let w = |w: uint32x4_t| -> pulp::f32x4 {
-                    let nan = vcgtq_u32(vandq_u32(w, vdupq_n_u32(0x7fff)), vdupq_n_u32(0x7f80));
-                    let w = vorrq_u32(w, vandq_u32(nan, vdupq_n_u32(0x0040)));
-                    bits(vshlq_n_u32::<16>(w))
-                };
-                (w(vmovl_u16(vget_low_u16(v))), w(vmovl_high_u16(v)))
+                (
+                    widen_bf16(vmovl_u16(vget_low_u16(v))),
+                    widen_bf16(vmovl_high_u16(v)),
+                )
             } else {
                 let (lo, hi): (float32x4_t, float32x4_t);
                 core::arch::asm!(
@@ -73,18 +100,7 @@ impl Isa for Neon {
         // SAFETY: NEON is present (the token); register-only operations.
         unsafe {
             if let Format::Bf16 = H::FORMAT {
-                let r = |v: pulp::f32x4| -> uint32x4_t {
-                    let v: uint32x4_t = bits(v);
-                    let lsb = vandq_u32(vshrq_n_u32::<16>(v), vdupq_n_u32(1));
-                    let up = vaddq_u32(vaddq_u32(v, vdupq_n_u32(0x7fff)), lsb);
-                    let nan = vcgtq_u32(
-                        vandq_u32(v, vdupq_n_u32(0x7fff_ffff)),
-                        vdupq_n_u32(0x7f80_0000),
-                    );
-                    let quiet = vorrq_u32(vshrq_n_u32::<16>(v), vdupq_n_u32(0x40));
-                    vbslq_u32(nan, quiet, vshrq_n_u32::<16>(up))
-                };
-                bits(vmovn_high_u32(vmovn_u32(r(a)), r(b)))
+                bits(vmovn_high_u32(vmovn_u32(bf16_round(a)), bf16_round(b)))
             } else {
                 // The caller's FPCR rounding mode is round-to-nearest inside
                 // every kernel call (`crate::fpenv`).
