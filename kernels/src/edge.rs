@@ -26,6 +26,11 @@
 //! half output has no room to park f32 exps), as the f32 streaming form
 //! does for its long rows. Narrowing stores non-temporally (from the first
 //! vector-aligned element) for batches of `STREAM_MIN` elements or more.
+//!
+//! One exception: half rows longer than a tile (and below `TWO_PASS_MIN`)
+//! into an f32 output are widened into the output, a group of rows at a
+//! time, and the f32 regime runs in place there: the output has room to
+//! park the exps ([`WidenedRows`]).
 
 use crate::Kernel;
 use crate::convert::{Bf16, F16, Format, HalfFormat, bf16_to_f32, f16_to_f32};
@@ -402,6 +407,15 @@ impl<S: Isa> Kernel<S> {
                 levels,
                 snk: PhantomData,
             });
+        } else if y.format == Format::F32 && w < TWO_PASS_MIN {
+            self.simd().run(WidenedRows::<Snk> {
+                x,
+                y,
+                rows,
+                w,
+                levels,
+                snk: PhantomData,
+            });
         } else {
             self.simd().run(LongRows::<Snk> {
                 x,
@@ -412,6 +426,53 @@ impl<S: Isa> Kernel<S> {
                 levels,
                 snk: PhantomData,
             });
+        }
+    }
+}
+
+/// Elements per group of [`WidenedRows`]: 512 KiB of f32, in L2 for the
+/// regime's passes after the widening wrote it.
+const WIDENED_GROUP: usize = 1 << 17;
+
+/// Half rows longer than [`TILE`] (and below `TWO_PASS_MIN`) into an f32
+/// output: a group of rows widened into the output itself, then the f32
+/// regime in place there, which parks its exps in the output (one exp per
+/// element where [`LongRows`] recomputes them) and gives the same bits.
+struct WidenedRows<Snk> {
+    x: Buf,
+    y: Buf,
+    rows: usize,
+    w: usize,
+    levels: Levels,
+    snk: PhantomData<Snk>,
+}
+
+impl<Snk: F32Sink> Kern for WidenedRows<Snk> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<S: Isa>(self, s: S) {
+        let WidenedRows {
+            x,
+            y,
+            rows,
+            w,
+            levels,
+            ..
+        } = self;
+        let per_group = (WIDENED_GROUP / w).max(1);
+        let mut r = 0;
+        while r < rows {
+            let k = per_group.min(rows - r);
+            let (xr, yr) = (x.at(r * w), y.at(r * w).f32());
+            // SAFETY: rows `r..r + k` of the batch (checked slices; the
+            // half input and the f32 output are distinct buffers); the
+            // regime runs in place on the widened rows.
+            unsafe {
+                widen(s, x.format, levels.level(x.format), xr.half(), yr, k * w);
+                Batch::new(F32Rows::new(yr), Snk::at(yr), k, w).run(s);
+            }
+            r += k;
         }
     }
 }
