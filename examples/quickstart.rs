@@ -13,7 +13,7 @@
 
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
-use simd_softmax::{BACKEND_ENV, Backend, Softmax};
+use simd_softmax::{BACKEND_ENV, Backend, Softmax, bf16};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -70,6 +70,12 @@ fn main() -> Result<(), simd_softmax::Error> {
         "  {:<15} {lse:.6}  (log_softmax(x) = x - logsumexp(x))",
         "logsumexp(x)"
     );
+    // The same row in bf16, in and out: the f32 result rounded once.
+    let xb: Vec<bf16> = x.iter().map(|&v| bf16::from_f32(v)).collect();
+    let mut pb = [bf16::ZERO; 6];
+    sm.softmax(&xb, &mut pb)?;
+    let pb: Vec<f32> = pb.iter().map(|v| v.to_f32()).collect();
+    print_row("softmax, bf16", &pb, "sum", pb.iter().sum());
 
     println!();
     let (rows, cols) = BATCH;
@@ -132,6 +138,8 @@ fn cpu_features() -> String {
         ("avx512bw", std::is_x86_feature_detected!("avx512bw")),
         ("avx512dq", std::is_x86_feature_detected!("avx512dq")),
         ("avx512vl", std::is_x86_feature_detected!("avx512vl")),
+        ("f16c", std::is_x86_feature_detected!("f16c")),
+        ("avx512bf16", std::is_x86_feature_detected!("avx512bf16")),
     ]);
     #[cfg(target_arch = "aarch64")]
     seen.push(("neon", std::arch::is_aarch64_feature_detected!("neon")));

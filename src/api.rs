@@ -5,6 +5,7 @@
 
 use crate::dispatch::with_kernel;
 use crate::{Anchor, Element, Error, Softmax};
+use simd_softmax_kernels::{Elems, ElemsMut};
 
 pub(crate) fn check_len(input: usize, output: usize) -> Result<(), Error> {
     if input == output {
@@ -30,6 +31,44 @@ pub(crate) fn check_rows(len: usize, row_len: usize) -> Result<(), Error> {
     }
 }
 
+/// A softmax-shaped operation over rows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    Softmax,
+    LogSoftmax,
+}
+
+/// The kernel entry points of the element-generic functions, non-generic
+/// (the element types are a runtime `Elems` tag): compiled once, here, so
+/// that a crate calling `softmax::<I, O>` instantiates only the thin
+/// generic wrapper, not every regime on every backend.
+impl Softmax {
+    /// `op` over each `row_len`-long row of `x` into `y` (checked).
+    #[inline(never)]
+    pub(crate) fn rows_elems(&self, op: Op, x: Elems<'_>, y: ElemsMut<'_>, row_len: usize) {
+        match op {
+            Op::Softmax => with_kernel!(self.imp, k => k.softmax_rows_elems(x, y, row_len)),
+            Op::LogSoftmax => with_kernel!(self.imp, k => k.log_softmax_rows_elems(x, y, row_len)),
+        }
+    }
+
+    /// `op` over each `row_len`-long row of `d`, in place (checked).
+    #[inline(never)]
+    fn rows_elems_in_place(&self, op: Op, d: ElemsMut<'_>, row_len: usize) {
+        match op {
+            Op::Softmax => with_kernel!(self.imp, k => k.softmax_rows_elems_in_place(d, row_len)),
+            Op::LogSoftmax => {
+                with_kernel!(self.imp, k => k.log_softmax_rows_elems_in_place(d, row_len))
+            }
+        }
+    }
+
+    #[inline(never)]
+    fn logsumexp_elems(&self, x: Elems<'_>) -> f32 {
+        with_kernel!(self.imp, k => k.logsumexp_elems(x))
+    }
+}
+
 impl Softmax {
     /// `output = softmax(input)`: `e^(x−max) / Σ e^(x−max)`.
     ///
@@ -47,7 +86,7 @@ impl Softmax {
     ) -> Result<(), Error> {
         check_len(input.len(), output.len())?;
         let (x, y, n) = (I::elems(input), O::elems_mut(output), input.len());
-        with_kernel!(self.imp, k => k.softmax_rows_elems(x, y, n.max(1)));
+        self.rows_elems(Op::Softmax, x, y, n.max(1));
         Ok(())
     }
 
@@ -60,7 +99,7 @@ impl Softmax {
     /// ```
     pub fn softmax_in_place<E: Element>(&self, data: &mut [E]) {
         let n = data.len().max(1);
-        with_kernel!(self.imp, k => k.softmax_rows_elems_in_place(E::elems_mut(data), n));
+        self.rows_elems_in_place(Op::Softmax, E::elems_mut(data), n);
     }
 
     /// `output = log_softmax(input)`: `x − max − ln Σ e^(x−max)`.
@@ -78,7 +117,7 @@ impl Softmax {
     ) -> Result<(), Error> {
         check_len(input.len(), output.len())?;
         let (x, y, n) = (I::elems(input), O::elems_mut(output), input.len());
-        with_kernel!(self.imp, k => k.log_softmax_rows_elems(x, y, n.max(1)));
+        self.rows_elems(Op::LogSoftmax, x, y, n.max(1));
         Ok(())
     }
 
@@ -91,7 +130,7 @@ impl Softmax {
     /// ```
     pub fn log_softmax_in_place<E: Element>(&self, data: &mut [E]) {
         let n = data.len().max(1);
-        with_kernel!(self.imp, k => k.log_softmax_rows_elems_in_place(E::elems_mut(data), n));
+        self.rows_elems_in_place(Op::LogSoftmax, E::elems_mut(data), n);
     }
 
     /// `ln Σ e^x`, stably; `−∞` for an empty slice.
@@ -101,7 +140,7 @@ impl Softmax {
     /// assert!((lse - (1000.0 + std::f32::consts::LN_2)).abs() < 1e-3);
     /// ```
     pub fn logsumexp<I: Element>(&self, input: &[I]) -> f32 {
-        with_kernel!(self.imp, k => k.logsumexp_elems(I::elems(input)))
+        self.logsumexp_elems(I::elems(input))
     }
 
     /// Softmax of each `row_len`-long row of a row-major matrix.
@@ -121,7 +160,7 @@ impl Softmax {
         check_len(input.len(), output.len())?;
         check_rows(input.len(), row_len)?;
         let (x, y) = (I::elems(input), O::elems_mut(output));
-        with_kernel!(self.imp, k => k.softmax_rows_elems(x, y, row_len));
+        self.rows_elems(Op::Softmax, x, y, row_len);
         Ok(())
     }
 
@@ -139,7 +178,7 @@ impl Softmax {
         row_len: usize,
     ) -> Result<(), Error> {
         check_rows(data.len(), row_len)?;
-        with_kernel!(self.imp, k => k.softmax_rows_elems_in_place(E::elems_mut(data), row_len));
+        self.rows_elems_in_place(Op::Softmax, E::elems_mut(data), row_len);
         Ok(())
     }
 
@@ -160,7 +199,7 @@ impl Softmax {
         check_len(input.len(), output.len())?;
         check_rows(input.len(), row_len)?;
         let (x, y) = (I::elems(input), O::elems_mut(output));
-        with_kernel!(self.imp, k => k.log_softmax_rows_elems(x, y, row_len));
+        self.rows_elems(Op::LogSoftmax, x, y, row_len);
         Ok(())
     }
 
@@ -179,7 +218,7 @@ impl Softmax {
     ) -> Result<(), Error> {
         check_rows(data.len(), row_len)?;
         let d = E::elems_mut(data);
-        with_kernel!(self.imp, k => k.log_softmax_rows_elems_in_place(d, row_len));
+        self.rows_elems_in_place(Op::LogSoftmax, d, row_len);
         Ok(())
     }
 

@@ -4,10 +4,13 @@
 //! accuracy bound (the merge rescales partial f64 sums exactly as the
 //! single-thread online pass does between blocks).
 
+use crate::api::Op;
+use crate::dispatch::Imp;
 use crate::dispatch::with_kernel;
 use crate::{Element, Error, Softmax};
 use rayon::prelude::*;
 use simd_softmax_kernels::{CHUNK, RowState};
+use simd_softmax_kernels::{Elems, ElemsMut};
 
 /// Below this many elements the parallel functions run on the calling
 /// thread: splitting costs more than it saves.
@@ -65,17 +68,14 @@ impl Softmax {
         crate::api::check_len(input.len(), output.len())?;
         crate::api::check_rows(input.len(), row_len)?;
         let chunk = chunk_len(input.len(), row_len);
-        let imp = self.imp;
+        let this = *self;
         input
             .par_chunks(chunk)
             .zip(output.par_chunks_mut(chunk))
             .for_each(|(x, y)| {
                 let (x, y) = (I::elems(x), O::elems_mut(y));
-                if LOG {
-                    with_kernel!(imp, k => k.log_softmax_rows_elems(x, y, row_len))
-                } else {
-                    with_kernel!(imp, k => k.softmax_rows_elems(x, y, row_len))
-                }
+                let op = if LOG { Op::LogSoftmax } else { Op::Softmax };
+                this.rows_elems(op, x, y, row_len)
             });
         Ok(())
     }
@@ -115,7 +115,7 @@ impl Softmax {
         input
             .par_chunks(per_task)
             .zip(states.par_chunks_mut(per_task / CHUNK))
-            .for_each(|(x, st)| with_kernel!(imp, k => k.chunk_states_elems(I::elems(x), st)));
+            .for_each(|(x, st)| chunk_states(imp, I::elems(x), st));
         let st = states.iter().fold(RowState::EMPTY, |a, &b| a.merge(b));
         if !st.m.is_finite() {
             return self.softmax(input, output);
@@ -124,10 +124,7 @@ impl Softmax {
         input
             .par_chunks(per_task)
             .zip(output.par_chunks_mut(per_task))
-            .for_each(|(x, y)| {
-                let (x, y) = (I::elems(x), O::elems_mut(y));
-                with_kernel!(imp, k => k.softmax_piece_elems(x, y, st, stream))
-            });
+            .for_each(|(x, y)| piece(imp, I::elems(x), O::elems_mut(y), st, stream));
         Ok(())
     }
 }
@@ -177,4 +174,16 @@ pub fn par_log_softmax_rows<I: Element, O: Element>(
 /// ```
 pub fn par_softmax<I: Element, O: Element>(input: &[I], output: &mut [O]) -> Result<(), Error> {
     Softmax::new().par_softmax(input, output)
+}
+
+/// The chunk states of `x` (non-generic: compiled once, in this crate).
+#[inline(never)]
+fn chunk_states(imp: Imp, x: Elems<'_>, st: &mut [RowState]) {
+    with_kernel!(imp, k => k.chunk_states_elems(x, st))
+}
+
+/// A piece's results from the row's state (non-generic, as above).
+#[inline(never)]
+fn piece(imp: Imp, x: Elems<'_>, y: ElemsMut<'_>, st: RowState, stream: bool) {
+    with_kernel!(imp, k => k.softmax_piece_elems(x, y, st, stream))
 }

@@ -22,7 +22,6 @@ use half_support::Ty;
 use simd_softmax::{Anchor, Backend, Softmax};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 struct Counting;
 
@@ -31,13 +30,14 @@ thread_local! {
     /// initialized `Cell<bool>`: no lazy initialization and no destructor,
     /// so touching it inside the allocator cannot allocate or recurse.
     static COUNTING: Cell<bool> = const { Cell::new(false) };
+    /// This thread's counted allocations (per thread, so that two tests
+    /// counting at once do not see each other's).
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
 }
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
 fn note() {
     if COUNTING.try_with(Cell::get).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        let _ = ALLOCATIONS.try_with(|a| a.set(a.get() + 1));
     }
 }
 
@@ -70,11 +70,11 @@ static GLOBAL: Counting = Counting;
 
 /// Allocations made by this thread while running `f`.
 fn allocations_in(f: impl FnOnce()) -> usize {
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = ALLOCATIONS.with(Cell::get);
     COUNTING.with(|c| c.set(true));
     f();
     COUNTING.with(|c| c.set(false));
-    ALLOCATIONS.load(Ordering::Relaxed) - before
+    ALLOCATIONS.with(Cell::get) - before
 }
 
 const LENGTHS: [usize; 7] = [0, 1, 7, 8, 17, 1000, 100_000];

@@ -39,9 +39,9 @@ use crate::isa::{Isa, Kern, load, store};
 use crate::kernel::{Batch, check};
 use crate::plan::{STREAM_MIN, TWO_PASS_MIN};
 use crate::regime::two_pass::{CHUNK, RowState, chunk_blocks, finish_chunk};
-use crate::regime::{Due, range_of, sweep_from, tracks_min};
+use crate::regime::{Due, range_of, sweep_from};
 use crate::stage::{F32Rows, Log, Prob, Sink, Source};
-use crate::sum::{ExpSum, in_exp_range};
+use crate::sum::ExpSum;
 use core::marker::PhantomData;
 
 /// Elements per tile: 16 KiB of f32, in L1 with the tile's input and
@@ -374,15 +374,18 @@ impl<S: Isa> Kernel<S> {
         if st.m.is_finite() {
             let (x, y, n) = (input.buf(), output.buf(), input.len());
             let levels = Levels::of(self.simd());
-            self.simd().run(Piece::<Prob> {
+            self.simd().run(Results::<Prob> {
                 x,
                 y,
                 n,
-                st,
+                mc: (st.m, Prob::constant(st.sum)),
                 stream,
                 levels,
                 snk: PhantomData,
             });
+            if stream {
+                self.simd().stream_fence();
+            }
         }
     }
 
@@ -593,28 +596,35 @@ unsafe fn long_row<S: Isa, Snk: F32Sink>(
     // SAFETY (whole body): the caller's contract; every tile lies inside
     // the row.
     unsafe {
-        let (m, c, in_range) = if w >= TWO_PASS_MIN {
-            let st = tiled_state::<S, Snk>(s, levels, x, w, t);
+        let (m, c) = if w >= TWO_PASS_MIN {
+            let st = s.run(State::<Snk> {
+                x,
+                n: w,
+                levels,
+                snk: PhantomData,
+            });
             if !st.m.is_finite() {
                 return special::<Snk>(x, y, w, st.m);
             }
             let c = Snk::constant(st.sum);
-            (st.m, c, in_exp_range(&F32Rows::new(t), st.lo, st.m))
+            (st.m, c)
         } else {
-            let track = tracks_min::<S, Snk>();
-            let (mut lo, mut m) = (f32::INFINITY, f32::NEG_INFINITY);
+            // The max alone (the minimum would only choose the exp's form).
+            let mut m = f32::NEG_INFINITY;
             let mut i = 0;
             while i < w {
                 let n = TILE.min(w - i);
                 let keys = keys_of(s, levels, x.at(i), n, t);
-                let (tlo, tm) = range_of(s, &F32Rows::new(keys), keys, 0, n, track);
-                (lo, m) = (lo.min(tlo), m.max(tm));
+                let (_, tm) = range_of(s, &F32Rows::new(keys), keys, 0, n, false);
+                m = m.max(tm);
                 i += n;
             }
             if !m.is_finite() {
                 return special::<Snk>(x, y, w, m);
             }
-            let in_range = in_exp_range(&F32Rows::new(t), lo, m);
+            // The flushing exp for every row: exact for rows in the exp's
+            // range too (the same bits as the regime's `in_range` form), one
+            // instantiation of the sweep instead of two.
             let sh = F32Rows::new(t).shift(s, s.splat_f32s(m));
             let mut sum = ExpSum::ZERO;
             let mut i = 0;
@@ -622,42 +632,34 @@ unsafe fn long_row<S: Isa, Snk: F32Sink>(
                 let n = TILE.min(w - i);
                 let keys = keys_of(s, levels, x.at(i), n, t);
                 let src = F32Rows::new(keys);
-                sum = match in_range {
-                    true => sweep_from::<S, F32Rows, Snk::Acc<S>, (), true>(
-                        s,
-                        &src,
-                        keys,
-                        0,
-                        n,
-                        sh,
-                        &mut (),
-                        sum,
-                    ),
-                    false => sweep_from::<S, F32Rows, Snk::Acc<S>, (), false>(
-                        s,
-                        &src,
-                        keys,
-                        0,
-                        n,
-                        sh,
-                        &mut (),
-                        sum,
-                    ),
-                };
+                let along = &mut ();
+                sum = sweep_from::<S, F32Rows, Snk::Acc<S>, (), false>(
+                    s, &src, keys, 0, n, sh, along, sum,
+                );
                 i += n;
             }
-            (m, Snk::constant(sum), in_range)
+            (m, Snk::constant(sum))
         };
         if c.is_nan() {
             // A NaN in the row (its max was finite).
             return special::<Snk>(x, y, w, f32::NAN);
         }
-        write::<S, Snk>(s, levels, x, y, w, (m, c, in_range), stream, t);
+        // The write in a target-feature function of its own, shared with
+        // `softmax_piece_elems` (one copy of the write loops per sink).
+        s.run(Results::<Snk> {
+            x,
+            y,
+            n: w,
+            mc: (m, c),
+            stream,
+            levels,
+            snk: PhantomData,
+        });
     }
 }
 
-/// The results of `n` elements from `x` to `y` of a row whose max, row
-/// constant and exp range are `mc`, tile by tile: computed into the f32
+/// The results of `n` elements from `x` to `y` of a row whose max and row
+/// constant are `(m, c)`, tile by tile: computed into the f32
 /// output, or into the tile and narrowed.
 ///
 /// # Safety
@@ -671,7 +673,7 @@ unsafe fn write<S: Isa, Snk: F32Sink>(
     x: Buf,
     y: Buf,
     n: usize,
-    (m, c, in_range): (f32, f32, bool),
+    (m, c): (f32, f32),
     stream: bool,
     t: *mut f32,
 ) {
@@ -687,11 +689,13 @@ unsafe fn write<S: Isa, Snk: F32Sink>(
                 _ => t,
             };
             let (src, snk) = (F32Rows::new(keys), Snk::at(out));
-            let d = Due::<S, F32Rows, Snk>::new(keys, snk.row(0, len), m, c, in_range);
+            // The flushing exp (`IN_RANGE` false) for every row: exact for
+            // rows in the exp's range too, one instantiation instead of two.
+            let d = Due::<S, F32Rows, Snk>::new(keys, snk.row(0, len), m, c, false);
             if stream && y.format == Format::F32 {
-                d.write::<true>(s, &src, &snk, false, out, 0, len);
+                d.write_in::<false, true>(s, &src, &snk, false, out, 0, len);
             } else {
-                d.write::<false>(s, &src, &snk, false, out, 0, len);
+                d.write_in::<false, false>(s, &src, &snk, false, out, 0, len);
             }
             if y.format != Format::F32 {
                 narrow(s, levels, t, y.at(i), len, stream);
@@ -760,42 +764,31 @@ impl<Snk: Sink> Kern for State<Snk> {
     }
 }
 
-/// The results of a piece of a row from its whole (finite) state.
-struct Piece<Snk> {
+/// The results of `n` elements of a row from its max and row constant
+/// (`mc`), tile by tile, in the ISA's context: long rows' write pass and
+/// `softmax_piece_elems`. Streaming stores when `stream` (the caller
+/// fences).
+struct Results<Snk> {
     x: Buf,
     y: Buf,
     n: usize,
-    st: RowState,
+    mc: (f32, f32),
     stream: bool,
     levels: Levels,
     snk: PhantomData<Snk>,
 }
 
-impl<Snk: F32Sink> Kern for Piece<Snk> {
+impl<Snk: F32Sink> Kern for Results<Snk> {
     type Output = ();
 
     #[inline(always)]
     fn run<S: Isa>(self, s: S) {
-        let Piece {
-            x,
-            y,
-            n,
-            st,
-            stream,
-            levels,
-            ..
-        } = self;
         let mut tile = [0.0f32; TILE];
-        let t = tile.as_mut_ptr();
-        let c = Snk::constant(st.sum);
-        let in_range = in_exp_range(&F32Rows::new(t), st.lo, st.m);
-        let stream = stream && S::HAS_STREAM;
+        let (x, y, n) = (self.x, self.y, self.n);
+        let stream = self.stream && S::HAS_STREAM;
         // SAFETY: `n` elements of `x` readable, of `y` writable (checked
-        // slices).
-        unsafe { write::<S, Snk>(s, levels, x, y, n, (st.m, c, in_range), stream, t) };
-        if stream {
-            s.stream_fence();
-        }
+        // slices, the constructor's caller).
+        unsafe { write::<S, Snk>(s, self.levels, x, y, n, self.mc, stream, tile.as_mut_ptr()) };
     }
 }
 

@@ -407,9 +407,14 @@ impl<S: Isa, Src: Source, Snk: Sink> Due<S, Src, Snk> {
         }
     }
 
+    /// [`Due::write`] with its exp's form chosen: `IN_RANGE` only where
+    /// the row is in the exp's range or `parked`.
+    ///
+    /// # Safety
+    /// As [`Due::write`].
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn write_in<const IN_RANGE: bool, const STREAM: bool>(
+    pub(crate) unsafe fn write_in<const IN_RANGE: bool, const STREAM: bool>(
         &self,
         s: S,
         src: &Src,
