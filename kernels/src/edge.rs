@@ -30,7 +30,7 @@
 //! One exception: half rows longer than a tile (and below `TWO_PASS_MIN`)
 //! into an f32 output are widened into the output, a group of rows at a
 //! time, and the f32 regime runs in place there: the output has room to
-//! park the exps ([`WidenedRows`]).
+//! park the exps ([`widened`]).
 
 use crate::Kernel;
 use crate::convert::{Bf16, F16, Format, HalfFormat, bf16_to_f32, f16_to_f32};
@@ -400,179 +400,170 @@ impl<S: Isa> Kernel<S> {
         }
         let levels = Levels::of(self.simd());
         let stream = S::HAS_STREAM && rows * w >= STREAM_MIN;
-        if w <= TILE {
-            self.simd().run(Tiles::<Snk> {
-                x,
-                y,
-                rows,
-                w,
-                stream,
-                levels,
-                snk: PhantomData,
-            });
+        let form = if w <= TILE {
+            TILES
         } else if y.format == Format::F32 && w < TWO_PASS_MIN {
-            self.simd().run(WidenedRows::<Snk> {
-                x,
-                y,
-                rows,
-                w,
-                levels,
-                snk: PhantomData,
-            });
+            WIDENED
         } else {
-            self.simd().run(LongRows::<Snk> {
-                x,
-                y,
-                rows,
-                w,
-                stream,
-                levels,
-                snk: PhantomData,
-            });
+            LONG
+        };
+        let b = EdgeBatch {
+            x,
+            y,
+            rows,
+            w,
+            stream,
+            levels,
+        };
+        match form {
+            TILES => self.simd().run(Edge::<Snk, TILES>(b, PhantomData)),
+            WIDENED => self.simd().run(Edge::<Snk, WIDENED>(b, PhantomData)),
+            _ => self.simd().run(Edge::<Snk, LONG>(b, PhantomData)),
         }
     }
 }
 
-/// Elements per group of [`WidenedRows`]: 512 KiB of f32, in L2 for the
+/// A batch at the edge: rows of `w` from `x` to `y` (not both f32), the
+/// conversion levels, and whether the output streams.
+#[derive(Clone, Copy)]
+struct EdgeBatch {
+    x: Buf,
+    y: Buf,
+    rows: usize,
+    w: usize,
+    stream: bool,
+    levels: Levels,
+}
+
+/// The edge's three forms (see the module comment): rows of at most a
+/// tile ([`tiles`]), longer half rows into f32 ([`widened`]), the other
+/// longer rows ([`long_rows`]).
+const TILES: u8 = 0;
+const WIDENED: u8 = 1;
+const LONG: u8 = 2;
+
+/// An [`EdgeBatch`] in form `FORM`, in the ISA's context.
+struct Edge<Snk, const FORM: u8>(EdgeBatch, PhantomData<Snk>);
+
+impl<Snk: F32Sink, const FORM: u8> Kern for Edge<Snk, FORM> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<S: Isa>(self, s: S) {
+        // SAFETY: the batch comes from checked slices (`rows_elems`).
+        unsafe {
+            match FORM {
+                TILES => tiles::<S, Snk>(s, self.0),
+                WIDENED => widened::<S, Snk>(s, self.0),
+                _ => long_rows::<S, Snk>(s, self.0),
+            }
+        }
+        if self.0.stream {
+            s.stream_fence();
+        }
+    }
+}
+
+/// Elements per group of [`widened`]: 512 KiB of f32, in L2 for the
 /// regime's passes after the widening wrote it.
 const WIDENED_GROUP: usize = 1 << 17;
 
 /// Half rows longer than [`TILE`] (and below `TWO_PASS_MIN`) into an f32
 /// output: a group of rows widened into the output itself, then the f32
 /// regime in place there, which parks its exps in the output (one exp per
-/// element where [`LongRows`] recomputes them) and gives the same bits.
-struct WidenedRows<Snk> {
-    x: Buf,
-    y: Buf,
-    rows: usize,
-    w: usize,
-    levels: Levels,
-    snk: PhantomData<Snk>,
-}
-
-impl<Snk: F32Sink> Kern for WidenedRows<Snk> {
-    type Output = ();
-
-    #[inline(always)]
-    fn run<S: Isa>(self, s: S) {
-        let WidenedRows {
-            x,
-            y,
-            rows,
-            w,
-            levels,
-            ..
-        } = self;
-        let per_group = (WIDENED_GROUP / w).max(1);
-        let mut r = 0;
-        while r < rows {
-            let k = per_group.min(rows - r);
-            let (xr, yr) = (x.at(r * w), y.at(r * w).f32());
-            // SAFETY: rows `r..r + k` of the batch (checked slices; the
-            // half input and the f32 output are distinct buffers); the
-            // regime runs in place on the widened rows.
-            unsafe {
-                widen(s, x.format, levels.level(x.format), xr.half(), yr, k * w);
-                Batch::new(F32Rows::new(yr), Snk::at(yr), k, w).run(s);
-            }
-            r += k;
+/// element where [`long_rows`] recomputes them) and gives the same bits.
+///
+/// # Safety
+/// The batch's rows readable at `x` and writable at `y` (distinct buffers).
+#[inline(always)]
+unsafe fn widened<S: Isa, Snk: F32Sink>(s: S, b: EdgeBatch) {
+    let EdgeBatch {
+        x,
+        y,
+        rows,
+        w,
+        levels,
+        ..
+    } = b;
+    let per_group = (WIDENED_GROUP / w).max(1);
+    let mut r = 0;
+    while r < rows {
+        let k = per_group.min(rows - r);
+        let (xr, yr) = (x.at(r * w), y.at(r * w).f32());
+        // SAFETY: rows `r..r + k` of the batch (the caller's); the regime
+        // runs in place on the widened rows.
+        unsafe {
+            widen(s, x.format, levels.level(x.format), xr.half(), yr, k * w);
+            Batch::new(F32Rows::new(yr), Snk::at(yr), k, w).run(s);
         }
+        r += k;
     }
 }
 
 /// Rows of at most [`TILE`], whole rows per tile, through the planned f32
 /// regime.
-struct Tiles<Snk> {
-    x: Buf,
-    y: Buf,
-    rows: usize,
-    w: usize,
-    stream: bool,
-    levels: Levels,
-    snk: PhantomData<Snk>,
-}
-
-impl<Snk: F32Sink> Kern for Tiles<Snk> {
-    type Output = ();
-
-    #[inline(always)]
-    fn run<S: Isa>(self, s: S) {
-        let Tiles {
-            x,
-            y,
-            rows,
-            w,
-            stream,
-            levels,
-            ..
-        } = self;
-        let per_tile = TILE / w;
-        let mut tile = [0.0f32; TILE];
-        let t = tile.as_mut_ptr();
-        let mut r = 0;
-        while r < rows {
-            let k = per_tile.min(rows - r);
-            let (off, n) = (r * w, k * w);
-            // SAFETY: rows `r..r + k` of the batch (from checked slices),
-            // `n ≤ TILE` elements of the tile; the tile's keys are read
-            // before its results overwrite them (in place: the f32
-            // regimes' contract), and the input's rows are read (widened)
-            // before the output's are written.
-            unsafe {
-                let keys = keys_of(s, levels, x.at(off), n, t);
-                let out = match y.format {
-                    Format::F32 => y.at(off).f32(),
-                    _ => t,
-                };
-                Batch::new(F32Rows::new(keys), Snk::at(out), k, w).run(s);
-                if y.format != Format::F32 {
-                    narrow(s, levels, t, y.at(off), n, stream);
-                }
+///
+/// # Safety
+/// The batch's rows readable at `x` and writable at `y` (equal or
+/// disjoint buffers).
+#[inline(always)]
+unsafe fn tiles<S: Isa, Snk: F32Sink>(s: S, b: EdgeBatch) {
+    let EdgeBatch {
+        x,
+        y,
+        rows,
+        w,
+        stream,
+        levels,
+    } = b;
+    let per_tile = TILE / w;
+    let mut tile = [0.0f32; TILE];
+    let t = tile.as_mut_ptr();
+    let mut r = 0;
+    while r < rows {
+        let k = per_tile.min(rows - r);
+        let (off, n) = (r * w, k * w);
+        // SAFETY: rows `r..r + k` of the batch (the caller's), `n ≤ TILE`
+        // elements of the tile; the tile's keys are read before its
+        // results overwrite them (in place: the f32 regimes' contract), and
+        // the input's rows are read (widened) before the output's are
+        // written.
+        unsafe {
+            let keys = keys_of(s, levels, x.at(off), n, t);
+            let out = match y.format {
+                Format::F32 => y.at(off).f32(),
+                _ => t,
+            };
+            Batch::new(F32Rows::new(keys), Snk::at(out), k, w).run(s);
+            if y.format != Format::F32 {
+                narrow(s, levels, t, y.at(off), n, stream);
             }
-            r += k;
         }
-        if stream {
-            s.stream_fence();
-        }
+        r += k;
     }
 }
 
 /// Rows longer than [`TILE`], each through its regime's passes tile by
 /// tile.
-struct LongRows<Snk> {
-    x: Buf,
-    y: Buf,
-    rows: usize,
-    w: usize,
-    stream: bool,
-    levels: Levels,
-    snk: PhantomData<Snk>,
-}
-
-impl<Snk: F32Sink> Kern for LongRows<Snk> {
-    type Output = ();
-
-    #[inline(always)]
-    fn run<S: Isa>(self, s: S) {
-        let LongRows {
-            x,
-            y,
-            rows,
-            w,
-            stream,
-            levels,
-            ..
-        } = self;
-        let mut tile = [0.0f32; TILE];
-        let t = tile.as_mut_ptr();
-        for r in 0..rows {
-            let (x, y) = (x.at(r * w), y.at(r * w));
-            // SAFETY: row `r` of the batch (from checked slices).
-            unsafe { long_row::<S, Snk>(s, levels, x, y, w, stream, t) };
-        }
-        if stream {
-            s.stream_fence();
-        }
+///
+/// # Safety
+/// The batch's rows readable at `x` and writable at `y` (equal or
+/// disjoint buffers).
+#[inline(always)]
+unsafe fn long_rows<S: Isa, Snk: F32Sink>(s: S, b: EdgeBatch) {
+    let EdgeBatch {
+        x,
+        y,
+        rows,
+        w,
+        stream,
+        levels,
+    } = b;
+    let mut tile = [0.0f32; TILE];
+    let t = tile.as_mut_ptr();
+    for r in 0..rows {
+        // SAFETY: row `r` of the batch (the caller's).
+        unsafe { long_row::<S, Snk>(s, levels, x.at(r * w), y.at(r * w), w, stream, t) };
     }
 }
 
@@ -849,6 +840,21 @@ unsafe fn narrow<S: Isa>(s: S, levels: Levels, t: *const f32, y: Buf, n: usize, 
     unsafe { narrow_to(s, y.format, levels.level(y.format), t, y.half(), n, stream) }
 }
 
+/// Expands `$go!(H, LEVEL)` for the format type and level constant of the
+/// run-time `($f, $level)`: one loop per (format, level).
+macro_rules! by_format_level {
+    ($f:expr, $level:expr, $go:ident) => {
+        match ($f, $level) {
+            (Format::Bf16, 0) => $go!(Bf16, 0),
+            (Format::Bf16, 1) => $go!(Bf16, 1),
+            (Format::Bf16, _) => $go!(Bf16, 2),
+            (_, 0) => $go!(F16, 0),
+            (_, 1) => $go!(F16, 1),
+            (_, _) => $go!(F16, 2),
+        }
+    };
+}
+
 /// Widens `n` elements of format `f` at `src` into `dst`, at the CPU's
 /// level for `f`: one target-feature function per (format, level) per
 /// instruction set, called once per tile.
@@ -878,14 +884,7 @@ pub(crate) unsafe fn widen<S: Isa>(
             )
         };
     }
-    match (f, level) {
-        (Format::Bf16, 0) => go!(Bf16, 0),
-        (Format::Bf16, 1) => go!(Bf16, 1),
-        (Format::Bf16, _) => go!(Bf16, 2),
-        (_, 0) => go!(F16, 0),
-        (_, 1) => go!(F16, 1),
-        (_, _) => go!(F16, 2),
-    }
+    by_format_level!(f, level, go)
 }
 
 /// Narrows `n` floats at `src` into format `f` at `dst` (see [`widen`]).
@@ -918,14 +917,7 @@ pub(crate) unsafe fn narrow_to<S: Isa>(
             )
         };
     }
-    match (f, level) {
-        (Format::Bf16, 0) => go!(Bf16, 0),
-        (Format::Bf16, 1) => go!(Bf16, 1),
-        (Format::Bf16, _) => go!(Bf16, 2),
-        (_, 0) => go!(F16, 0),
-        (_, 1) => go!(F16, 1),
-        (_, _) => go!(F16, 2),
-    }
+    by_format_level!(f, level, go)
 }
 
 /// [`widen_n`] as a kernel body (its safety: [`widen`]'s caller's).
