@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus (fuzz/corpus/{forward,family}/seed-*): small
+"""Writes the seed corpus (fuzz/corpus/{forward,family,half}/seed-*): small
 inputs that reach each decoding mode, row length class, special value and
-anchor. The layout is the one `src/lib.rs` decodes."""
+anchor. The layout is the one `src/lib.rs` decodes (`half`: the one
+`fuzz_targets/half.rs` decodes)."""
 import os, struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -126,7 +127,27 @@ for target, seeds in (("forward", kf), ("family", kfam)):
         with open(os.path.join(d, name), "wb") as fh:
             fh.write(data)
 
-for target, seeds in (("forward", forward_seeds()), ("family", family_seeds())):
+def half_seeds():
+    """`fuzz_targets/half.rs`: a pair-and-mode byte, a flags byte, two bytes
+    of row length, a `*_rows` byte, then the row's bit patterns (two bytes
+    each for a half input, four for f32; the target decodes what it gets)."""
+    out = {}
+    vals = [1.0, -2.5, 0.0, 3.25, -10.0, 7.5, 0.125, -0.75]
+    for sel in range(12):
+        for n, rows in ((5, 1), (16, 4), (40, 8)):
+            body = b"".join(u16(struct.unpack("<I", struct.pack("<f", vals[i % 8] * (1 + i % 3)))[0] >> 16)
+                            for i in range(n))
+            body += f32(*[vals[i % 8] for i in range(n)])
+            out[f"pair{sel}-n{n}"] = bytes([sel, 0]) + u16(n) + bytes([rows]) + body
+    # Special values: NaN, +inf, -inf in bf16 bits, then in f16 bits.
+    out["bf16-specials"] = bytes([1, 0]) + u16(6) + bytes([1]) + b"".join(
+        u16(v) for v in (0x7fc0, 0x3f80, 0x7f80, 0xff80, 0x0001, 0x8000))
+    out["f16-specials"] = bytes([2, 0]) + u16(6) + bytes([1]) + b"".join(
+        u16(v) for v in (0x7e00, 0x3c00, 0x7c00, 0xfc00, 0x0001, 0x8000))
+    return out
+
+for target, seeds in (("forward", forward_seeds()), ("family", family_seeds()),
+                      ("half", half_seeds())):
     d = os.path.join(HERE, "corpus", target)
     os.makedirs(d, exist_ok=True)
     for name, data in seeds.items():

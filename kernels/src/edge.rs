@@ -319,7 +319,9 @@ impl<S: Isa> Kernel<S> {
             snk: PhantomData,
         });
         if st.m.is_finite() {
-            (st.m as f64 + st.sum.ln()) as f32
+            // The canonical NaN for a NaN sum, as `Kernel::logsumexp`.
+            let v = (st.m as f64 + st.sum.ln()) as f32;
+            if v.is_nan() { f32::NAN } else { v }
         // SAFETY: `n` elements readable at `x` (a slice).
         } else if st.m.is_nan() || (0..n).any(|i| unsafe { x.key(i) }.is_nan()) {
             f32::NAN

@@ -208,7 +208,10 @@ impl<S: Isa> Kernel<S> {
         let _nearest = Nearest::enter();
         let st = self.log_state(input);
         if st.m.is_finite() {
-            (st.m as f64 + st.sum.ln()) as f32
+            // A NaN in the row makes the sum NaN: the canonical NaN, so that
+            // the result's bits do not depend on which NaN the sum met.
+            let v = (st.m as f64 + st.sum.ln()) as f32;
+            if v.is_nan() { f32::NAN } else { v }
         } else if st.m.is_nan() || input.iter().any(|x| x.is_nan()) {
             f32::NAN
         } else {
