@@ -14,27 +14,13 @@
 //! rows are not all one-hot). `replay half PATH...` runs the same checks.
 #![no_main]
 
-use simd_softmax::{Backend, Element, Softmax, bf16, f16};
-use std::sync::OnceLock;
+use simd_softmax::{Element, bf16, f16};
+use simd_softmax_fuzz::engines;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| check(data));
 
 /// Elements of sentinel on each side of every output slice.
 const GUARD: usize = 4;
-
-/// One engine per backend this CPU runs (AVX-512 left out under valgrind,
-/// as in the other targets).
-fn engines() -> &'static [Softmax] {
-    static ENGINES: OnceLock<Vec<Softmax>> = OnceLock::new();
-    ENGINES.get_or_init(|| {
-        let valgrind = std::env::var_os("SIMD_SOFTMAX_UNDER_VALGRIND").is_some();
-        Backend::ALL
-            .into_iter()
-            .filter(|&b| !(valgrind && b == Backend::Avx512))
-            .filter_map(|b| Softmax::with_backend(b).ok())
-            .collect()
-    })
-}
 
 /// An element type as the checks see it.
 trait Ty: Element + Copy + Default {
