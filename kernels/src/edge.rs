@@ -39,7 +39,7 @@ use crate::isa::{Isa, Kern, load, store};
 use crate::kernel::{Batch, check};
 use crate::plan::{STREAM_MIN, TWO_PASS_MIN};
 use crate::regime::two_pass::{CHUNK, RowState, chunk_blocks, finish_chunk};
-use crate::regime::{Due, range_of, sweep_from};
+use crate::regime::{Due, range_of, special_results, sweep_from};
 use crate::stage::{F32Rows, Log, Prob, Sink, Source};
 use crate::sum::ExpSum;
 use core::marker::PhantomData;
@@ -787,7 +787,7 @@ impl<Snk: F32Sink> Kern for Results<Snk> {
 
 /// A row whose max `m` is not finite, or that holds a NaN (`m` NaN), in
 /// scalar: the special-value limits or the canonical NaN, as
-/// `regime::special_row` writes them, rounded once.
+/// `regime::special_row` writes them (`special_results`), rounded once.
 ///
 /// # Safety
 /// `w` elements readable at `x` and writable at `y` (equal or disjoint).
@@ -795,24 +795,7 @@ impl<Snk: F32Sink> Kern for Results<Snk> {
 unsafe fn special<Snk: Sink>(x: Buf, y: Buf, w: usize, m: f32) {
     // SAFETY (all accesses): elements `0..w`; each result is written after
     // its key was read.
-    unsafe {
-        let nan = m.is_nan() || (0..w).any(|i| x.key(i).is_nan());
-        if nan {
-            for i in 0..w {
-                y.put(i, f32::NAN);
-            }
-            return;
-        }
-        let k = (0..w).filter(|&i| x.key(i) == m).count() as f64;
-        let (share, nothing) = Snk::limits(k);
-        for i in 0..w {
-            let v = match m == f32::INFINITY && x.key(i) == m {
-                true => share,
-                false => nothing,
-            };
-            y.put(i, v);
-        }
-    }
+    unsafe { special_results::<Snk>(w, m, |i| x.key(i), |i, v| y.put(i, v)) }
 }
 
 /// The f32 keys of `n ≤ TILE` elements at `x`: the input itself when it is

@@ -553,20 +553,37 @@ pub(crate) unsafe fn special_row<Src: Source, Snk: Sink>(
     m: f32,
 ) {
     // SAFETY (all accesses): elements `0..w` of the rows.
-    unsafe {
-        let key = |i| src.key(x, i);
-        let nan = m.is_nan() || (0..w).any(|i| key(i).is_nan());
-        if nan {
-            return nan_row(snk, y, w);
-        }
-        let k = (0..w).filter(|&i| key(i) == m).count() as f64;
-        let (share, nothing) = Snk::limits(k);
+    unsafe { special_results::<Snk>(w, m, |i| src.key(x, i), |i, v| *snk.out(y, i) = v) }
+}
+
+/// The results of a row whose max `m` is not finite, or that holds a NaN,
+/// from its keys (`key(i)`) to `put(i, result)`: the canonical NaN
+/// everywhere for a NaN anywhere; for a `+∞` max, the sink's share for
+/// each key equal to it; nothing elsewhere. Result `i` is put after key
+/// `i` was read and no key below it is read again (so `put` may overwrite
+/// the keys). [`special_row`] and the half-precision edge's rows
+/// (which round each result into their output type) share it.
+#[inline(always)]
+pub(crate) fn special_results<Snk: Sink>(
+    w: usize,
+    m: f32,
+    key: impl Fn(usize) -> f32,
+    mut put: impl FnMut(usize, f32),
+) {
+    let nan = m.is_nan() || (0..w).any(|i| key(i).is_nan());
+    if nan {
         for i in 0..w {
-            let v = match m == f32::INFINITY && key(i) == m {
-                true => share,
-                false => nothing,
-            };
-            *snk.out(y, i) = v;
+            put(i, f32::NAN);
         }
+        return;
+    }
+    let k = (0..w).filter(|&i| key(i) == m).count() as f64;
+    let (share, nothing) = Snk::limits(k);
+    for i in 0..w {
+        let v = match m == f32::INFINITY && key(i) == m {
+            true => share,
+            false => nothing,
+        };
+        put(i, v);
     }
 }
