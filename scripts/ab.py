@@ -4,7 +4,7 @@ ABBA pairs on core 1: the check a change to a hot path needs (a regression
 of more than 3 % at any shape needs a reason).
 
     scripts/ab.py BASE [NEW] [--pairs 4] [--ops softmax,log_softmax,scaled]
-                  [--backends avx512,avx2] [--shapes 32768x8,8192x32,...]
+                  [--backends avx512,avx2] [--shapes 32768x8,8192x32,...] [--core 1]
 
 BASE and NEW are commits (NEW defaults to the working tree). Each side is a
 git worktree under $AB_DIR (default /tmp/simd-softmax-ab) with a small
@@ -87,6 +87,7 @@ def main():
     p.add_argument("--ops", default="softmax,log_softmax,scaled")
     p.add_argument("--backends", default=None)
     p.add_argument("--shapes", default=",".join(SHAPES))
+    p.add_argument("--core", default="1", help="the core both sides run on (taskset -c)")
     a = p.parse_args()
     ab_dir = pathlib.Path(os.environ.get("AB_DIR", "/tmp/simd-softmax-ab"))
     ab_dir.mkdir(parents=True, exist_ok=True)
@@ -97,11 +98,11 @@ def main():
 
     def run(which, op, r, c, be):
         it = max(5, min(400, int(3e7 / (r * c))))
-        out = subprocess.run(["taskset", "-c", "1", str(bins[which]), op, str(r), str(c), str(it), be],
+        out = subprocess.run(["taskset", "-c", a.core, str(bins[which]), op, str(r), str(c), str(it), be],
                              capture_output=True, text=True, check=True).stdout
         return float(out.split()[0])
 
-    print(f"base {a.base}, new {a.new or 'working tree'}; {a.pairs} ABBA pairs per shape, core 1\n")
+    print(f"base {a.base}, new {a.new or 'working tree'}; {a.pairs} ABBA pairs per shape, core {a.core}\n")
     for op in a.ops.split(","):
         for be in a.backends.split(","):
             print(f"| {op}, {be} | base | new | new / base | per pair |\n|---|---|---|---|---|")

@@ -1,5 +1,5 @@
-//! The portable vector exp (the default of [`Isa::exp_nonpos`] and
-//! [`Isa::exp_tiny`]: scalar, NEON and the portable lanes) and the vector
+//! The portable vector exp (the default of [`Isa::exp_nonpos`](crate::isa::Isa::exp_nonpos) and
+//! [`Isa::exp_tiny`](crate::isa::Isa::exp_tiny): scalar, NEON and the portable lanes) and the vector
 //! `ln` of `logits_from_probs`. AVX2 and AVX-512 have table exps of their
 //! own (`crate::isa::avx2`, `crate::isa::avx512`), with the same range
 //! behaviour.
@@ -26,7 +26,7 @@
 //! would cost more than the whole exp); the reduction is exact either way.
 //! Rejected forms (degree 5, plain Horner): see `docs/PERFORMANCE.md#exp`.
 
-use crate::isa::Isa;
+use pulp::Simd;
 
 /// `1.5·2^23`: adding it rounds a float in `(−2^22, 2^22)` to an integer
 /// held in the low mantissa bits.
@@ -37,7 +37,7 @@ const LN2_HI: f32 = f32::from_bits(0x3f31_8000); // 0.693359375 = 355/512 exactl
 const LN2_LO: f32 = -2.121_944_4e-4;
 /// Below this, `e^x < 2^-126`: the exps flush it to `+0`.
 pub const EXP_LO: f32 = -87.336_55;
-/// Below this, even `e^x · 2^64` ([`Isa::exp_tiny`]'s tiny lanes) is below
+/// Below this, even `e^x · 2^64` ([`Isa::exp_tiny`](crate::isa::Isa::exp_tiny)'s tiny lanes) is below
 /// `2^-126`: flushed to `+0` (such a term is `2^-64` times smaller than
 /// any that a sum of tiny terms could still resolve).
 pub const EXP_TINY_LO: f32 = EXP_LO - 64.0 * core::f32::consts::LN_2;
@@ -50,7 +50,7 @@ const C6: f32 = 0.001_381_461_3;
 
 /// Steps 1–3: `e^r` and `kf` (whose low mantissa bits hold `k`).
 #[inline(always)]
-fn poly<S: Isa>(s: S, x: S::f32s) -> (S::f32s, S::f32s) {
+fn poly<S: Simd>(s: S, x: S::f32s) -> (S::f32s, S::f32s) {
     let magic = s.splat_f32s(ROUND_MAGIC);
     let kf = s.mul_add_e_f32s(x, s.splat_f32s(LOG2_E), magic);
     let k = s.sub_f32s(kf, magic);
@@ -72,15 +72,15 @@ fn poly<S: Isa>(s: S, x: S::f32s) -> (S::f32s, S::f32s) {
 /// of `kf` are `k + 0x40_0000`; the extra bit and `ROUND_MAGIC`'s exponent
 /// are shifted out).
 #[inline(always)]
-fn scale<S: Isa>(s: S, p: S::f32s, kf: S::f32s, bias: S::u32s) -> S::f32s {
+fn scale<S: Simd>(s: S, p: S::f32s, kf: S::f32s, bias: S::u32s) -> S::f32s {
     let biased = s.add_u32s(s.transmute_u32s_f32s(kf), bias);
     let two_k = s.wrapping_dyn_shl_u32s(biased, s.splat_u32s(23));
     s.mul_f32s(p, s.transmute_f32s_u32s(two_k))
 }
 
-/// The polynomial [`Isa::exp_nonpos`].
+/// The polynomial [`Isa::exp_nonpos`](crate::isa::Isa::exp_nonpos).
 #[inline(always)]
-pub fn poly_exp_nonpos<S: Isa, const IN_RANGE: bool>(s: S, x: S::f32s) -> S::f32s {
+pub fn poly_exp_nonpos<S: Simd, const IN_RANGE: bool>(s: S, x: S::f32s) -> S::f32s {
     let (p, kf) = poly(s, x);
     let v = scale(s, p, kf, s.splat_u32s(127));
     if IN_RANGE {
@@ -90,10 +90,10 @@ pub fn poly_exp_nonpos<S: Isa, const IN_RANGE: bool>(s: S, x: S::f32s) -> S::f32
     s.select_f32s(tiny, s.splat_f32s(0.0), v)
 }
 
-/// The polynomial [`Isa::exp_tiny`]: lanes below [`EXP_LO`] scaled by
+/// The polynomial [`Isa::exp_tiny`](crate::isa::Isa::exp_tiny): lanes below [`EXP_LO`] scaled by
 /// `2^64` (their exponent bias raised by 64), `+0` below [`EXP_TINY_LO`].
 #[inline(always)]
-pub fn poly_exp_tiny<S: Isa>(s: S, x: S::f32s) -> (S::f32s, S::m32s) {
+pub fn poly_exp_tiny<S: Simd>(s: S, x: S::f32s) -> (S::f32s, S::m32s) {
     let (p, kf) = poly(s, x);
     let tiny = s.less_than_f32s(x, s.splat_f32s(EXP_LO));
     let bias = s.select_u32s(tiny, s.splat_u32s(127 + 64), s.splat_u32s(127));
@@ -114,7 +114,7 @@ const LN2_FULL_LO: f32 = 1.428_606_8e-6;
 /// 0.02 ULP), then `e·ln 2` added in two parts. The one division costs
 /// less than the degree-10 polynomial in `m − 1` the same accuracy needs.
 #[inline(always)]
-pub fn ln<S: Isa>(s: S, x: S::f32s) -> S::f32s {
+pub fn ln<S: Simd>(s: S, x: S::f32s) -> S::f32s {
     // Scale subnormals into the normal range first.
     let tiny = s.less_than_f32s(x, s.splat_f32s(f32::MIN_POSITIVE));
     let xs = s.select_f32s(tiny, s.mul_f32s(x, s.splat_f32s(8_388_608.0)), x);

@@ -3,9 +3,9 @@
 //! its slices and runs the regime [`plan`] picks, in that regime's own
 //! target-feature function.
 
-use crate::family::ScaledKeys;
 use crate::fpenv::Nearest;
 use crate::isa::{Isa, Kern};
+use crate::keys::ScaledKeys;
 use crate::plan::{IsaShape, Regime, STREAM_MIN, plan};
 use crate::regime::two_pass::{self, CHUNK, RowState};
 use crate::regime::{pipeline, short};
@@ -180,7 +180,7 @@ impl<S: Isa> Kernel<S> {
             return;
         }
         for (x, y) in input.chunks(row_len).zip(output.chunks_mut(row_len)) {
-            crate::family::scaled_limit(x, y, alpha);
+            crate::keys::scaled_limit(x, y, alpha);
         }
     }
 
@@ -197,7 +197,7 @@ impl<S: Isa> Kernel<S> {
             terms.iter().all(|t| t.1.len() == output.len()),
             "softmax_of_combination: term length mismatch"
         );
-        crate::family::combination_keys(terms, output);
+        crate::keys::combination_keys(terms, output);
         self.softmax_in_place(output);
     }
 

@@ -6,6 +6,7 @@
 //! m       = max keys                        sum::Range
 //! Σ       = Σ e^(diff(key, m))              isa::Isa::exp_*, sum::Acc
 //! results = sink(keys, e, c = f(Σ))         stage::Sink: softmax, log-softmax
+//! output  = stores of the results           stage::Output: f32 rows
 //! ```
 //! [`plan`] picks a regime for each batch (short rows in registers, a
 //! pipeline over the batch, its streaming form, two passes for huge rows;
@@ -26,6 +27,7 @@ mod family;
 pub mod fpenv;
 pub mod isa;
 mod kernel;
+mod keys;
 pub mod plan;
 pub mod portable;
 mod regime;

@@ -20,10 +20,22 @@
 //! | [`Prob`] (softmax) | [`PlainAcc`] | `1/Σ` | `e^d · c` |
 //! | [`Log`] (log-softmax) | [`SplitAcc`] | `ln Σ` | `d − c` |
 //!
-//! Softmax may park its exps in the output and scale them there later
-//! ([`Sink::PARKS`]); log-softmax recomputes `d` from the source.
+//! A sink's results go to an [`Output`], which owns every store: plain,
+//! tail, non-temporal, one element ([`F32Out`]: f32 rows). A new output
+//! type is a new `Output`, and no regime changes.
+//!
+//! Softmax may park its exps and scale them later ([`Sink::PARKS`]): in
+//! the output where it is f32 ([`Output::f32_row`]), in a stack row of
+//! the streaming regime otherwise; log-softmax recomputes `d` from the
+//! source.
+//!
+//! The terms' exps are taken here ([`Source::exp`], `term`): the
+//! instruction set says which form of the exp it prefers
+//! ([`Isa::EXP_OF_NEGATED`]) and the accumulator which terms it keeps
+//! ([`Acc::KEEPS_TINY`]); neither knows the stages.
 
-use crate::isa::{Isa, load};
+use crate::exp::EXP_LO;
+use crate::isa::{Isa, load, store};
 use crate::sum::{Acc, ExpSum, PlainAcc, SplitAcc};
 
 /// How a row's logits are read. A row is named by a handle
@@ -32,9 +44,6 @@ use crate::sum::{Acc, ExpSum, PlainAcc, SplitAcc};
 /// [`Source::load_tail`] (the last `rem` elements), which must be valid
 /// for the regimes' reads (their callers guarantee it).
 pub trait Source: Copy {
-    /// The keys are the f32 values in memory, unchanged: a kernel may read
-    /// them as memory operands (the AVX2 `asm!` loop).
-    const RAW: bool;
     /// The row max prepared for [`Source::diff`].
     type Shift<S: Isa>: Copy;
     /// A row's handle.
@@ -48,9 +57,18 @@ pub trait Source: Copy {
     /// the short regime names its group's rows this way).
     fn row_after(&self, row: Self::Row, k: usize, w: usize) -> Self::Row;
 
-    /// Address of element `i` of `row` (for prefetches and the `asm!` loop;
-    /// never dereferenced through this method).
-    fn addr(&self, row: Self::Row, i: usize) -> *const f32;
+    /// Asks for the cache line holding element `i` of `row` (a hint: any
+    /// `i`, never faults).
+    fn prefetch<S: Isa>(&self, s: S, row: Self::Row, i: usize);
+
+    /// `row` as plain f32 keys in memory, where the keys are the stored
+    /// values unchanged (the shift is then the max itself,
+    /// [`Source::raw_max`]): hand-written loops read them as memory
+    /// operands (the AVX2 `asm!` loop). `None` for every other source.
+    fn raw_row(&self, row: Self::Row) -> Option<*const f32> {
+        let _ = row;
+        None
+    }
 
     /// The keys of `row`, elements `i..i + F32_LANES`.
     ///
@@ -97,11 +115,50 @@ pub trait Source: Copy {
         1.0
     }
 
-    /// The max itself, for [`Source::RAW`] sources (whose shift is the
-    /// max); `None` for the others.
+    /// The max itself, where [`Source::raw_row`] gives rows (whose shift
+    /// is the max); `None` for the others.
     fn raw_max<S: Isa>(sh: Self::Shift<S>) -> Option<S::f32s> {
         let _ = sh;
         None
+    }
+
+    /// `e^diff(key, m)`, in the form the instruction set prefers: the exp
+    /// of `diff`, or [`Isa::exp_neg_nonpos`] of [`Source::neg_diff`]
+    /// (the same bits). `IN_RANGE`: every argument is at least `EXP_LO`.
+    #[inline(always)]
+    fn exp<S: Isa, const IN_RANGE: bool>(&self, s: S, key: S::f32s, sh: Self::Shift<S>) -> S::f32s {
+        if S::EXP_OF_NEGATED {
+            s.exp_neg_nonpos::<IN_RANGE>(self.neg_diff(s, key, sh))
+        } else {
+            s.exp_nonpos::<IN_RANGE>(self.diff(s, key, sh))
+        }
+    }
+
+    /// Whether every exp argument of a row whose key range is `(lo, m)` is
+    /// at least `EXP_LO`, so its exps need no flush (rounding is monotonic,
+    /// so `diff(key, m) ≥ diff(lo, m)` for every key). False for a `−∞` or
+    /// NaN minimum, and where the minimum is not tracked.
+    #[inline(always)]
+    fn in_exp_range(&self, lo: f32, m: f32) -> bool {
+        self.diff1(lo, m) >= EXP_LO
+    }
+}
+
+/// The sum term of `key` for accumulator `A`: [`Isa::exp_tiny`]'s scaled
+/// tiny terms where `A` keeps them and the row is not in the exp's range,
+/// [`Source::exp`] otherwise.
+#[inline(always)]
+pub(crate) fn term<S: Isa, Src: Source, A: Acc<S>, const IN_RANGE: bool>(
+    s: S,
+    src: &Src,
+    key: S::f32s,
+    sh: Src::Shift<S>,
+) -> A::Term {
+    if A::KEEPS_TINY && !IN_RANGE {
+        let (e, tiny) = s.exp_tiny(src.diff(s, key, sh));
+        A::from_tiny(s, e, tiny)
+    } else {
+        A::from_exp(s, src.exp::<S, IN_RANGE>(s, key, sh))
     }
 }
 
@@ -120,7 +177,6 @@ impl F32Rows {
 }
 
 impl Source for F32Rows {
-    const RAW: bool = true;
     type Shift<S: Isa> = S::f32s;
     type Row = *const f32;
 
@@ -133,8 +189,8 @@ impl Source for F32Rows {
         row.wrapping_add(k * w)
     }
     #[inline(always)]
-    fn addr(&self, row: *const f32, i: usize) -> *const f32 {
-        row.wrapping_add(i)
+    fn prefetch<S: Isa>(&self, s: S, row: *const f32, i: usize) {
+        s.prefetch(row.wrapping_add(i));
     }
     #[inline(always)]
     unsafe fn load<S: Isa>(&self, _: S, row: *const f32, i: usize) -> S::f32s {
@@ -173,6 +229,10 @@ impl Source for F32Rows {
     #[inline(always)]
     fn diff1(&self, key: f32, m: f32) -> f32 {
         key - m
+    }
+    #[inline(always)]
+    fn raw_row(&self, row: *const f32) -> Option<*const f32> {
+        Some(row)
     }
     #[inline(always)]
     fn raw_max<S: Isa>(m: S::f32s) -> Option<S::f32s> {
@@ -216,7 +276,6 @@ pub struct ScaledShift<S: Isa> {
 }
 
 impl Source for ScaledRows {
-    const RAW: bool = false;
     type Shift<S: Isa> = ScaledShift<S>;
     type Row = *const f32;
 
@@ -229,8 +288,8 @@ impl Source for ScaledRows {
         row.wrapping_add(k * w)
     }
     #[inline(always)]
-    fn addr(&self, row: *const f32, i: usize) -> *const f32 {
-        row.wrapping_add(i)
+    fn prefetch<S: Isa>(&self, s: S, row: *const f32, i: usize) {
+        s.prefetch(row.wrapping_add(i));
     }
     #[inline(always)]
     unsafe fn load<S: Isa>(&self, s: S, row: *const f32, i: usize) -> S::f32s {
@@ -286,16 +345,10 @@ impl Source for ScaledRows {
     }
 }
 
-/// How a row's results are written, and from which sum.
-pub trait Sink: Copy {
-    /// The sum this sink's row constant comes from.
-    type Acc<S: Isa>: Acc<S>;
-    /// Whether the exps may be parked in the output during the sum sweep
-    /// and turned into results there ([`Sink::from_parked`]).
-    const PARKS: bool;
-    /// Whether the results are `e^d · c` in f32 from the plain sum, so
-    /// that a hand-written loop ([`Isa::late_pairs`]) may compute them.
-    const EXP_TIMES_C: bool;
+/// Where a sink's results go: every store of a result (a full vector,
+/// a tail, a non-temporal vector, one element) and the hints for the
+/// lines they will write. A row is named by a handle, as a source's.
+pub trait Output: Copy {
     /// An output row's handle.
     type Row: Copy;
 
@@ -305,8 +358,154 @@ pub trait Sink: Copy {
     /// The handle of the `k`-th row after `row`.
     fn row_after(&self, row: Self::Row, k: usize, w: usize) -> Self::Row;
 
-    /// Address of element `i` of an output row.
-    fn out(&self, row: Self::Row, i: usize) -> *mut f32;
+    /// Stores `v` as the results of elements `i..i + F32_LANES` of `row`.
+    ///
+    /// # Safety
+    /// Those elements writable.
+    unsafe fn store<S: Isa>(&self, s: S, row: Self::Row, i: usize, v: S::f32s);
+
+    /// Stores the first `rem < F32_LANES` lanes of `v` as elements `i..i +
+    /// rem` of `row`.
+    ///
+    /// # Safety
+    /// Those elements writable.
+    unsafe fn store_tail<S: Isa>(&self, s: S, row: Self::Row, i: usize, rem: usize, v: S::f32s);
+
+    /// [`Output::store`], non-temporally where the instruction set has
+    /// such stores ([`Isa::HAS_STREAM`]; the caller fences,
+    /// [`Isa::stream_fence`]).
+    ///
+    /// # Safety
+    /// As [`Output::store`], and element `i` at or after
+    /// [`Output::stream_head`] of the row by a whole number of vectors.
+    unsafe fn store_stream<S: Isa>(&self, s: S, row: Self::Row, i: usize, v: S::f32s);
+
+    /// How many of the `n` elements from `i` come before the first one
+    /// that [`Output::store_stream`] may store (an aligned address), at
+    /// most `n`.
+    fn stream_head<S: Isa>(&self, row: Self::Row, i: usize, n: usize) -> usize;
+
+    /// Stores `v` as element `i` of `row`.
+    ///
+    /// # Safety
+    /// That element writable.
+    unsafe fn store1(&self, row: Self::Row, i: usize, v: f32);
+
+    /// Asks for the line that element `i` of `row` is stored to, in a
+    /// writable state (a hint: any `i`, never faults).
+    fn prefetch_w<S: Isa>(&self, s: S, row: Self::Row, i: usize);
+
+    /// `row` as f32 memory, where the output is f32: the exps may be
+    /// parked there, and hand-written loops may store to it. `None` for
+    /// other element types.
+    fn f32_row(&self, row: Self::Row) -> Option<*mut f32>;
+}
+
+/// f32 results, contiguous rows from `p`.
+#[derive(Clone, Copy)]
+pub struct F32Out {
+    p: *mut f32,
+}
+
+impl F32Out {
+    /// Contiguous rows from `p`.
+    pub fn new(p: *mut f32) -> Self {
+        F32Out { p }
+    }
+}
+
+impl Output for F32Out {
+    type Row = *mut f32;
+
+    #[inline(always)]
+    fn row(&self, r: usize, w: usize) -> *mut f32 {
+        self.p.wrapping_add(r * w)
+    }
+    #[inline(always)]
+    fn row_after(&self, row: *mut f32, k: usize, w: usize) -> *mut f32 {
+        row.wrapping_add(k * w)
+    }
+    #[inline(always)]
+    unsafe fn store<S: Isa>(&self, _: S, row: *mut f32, i: usize, v: S::f32s) {
+        // SAFETY: the caller's contract.
+        unsafe { store::<S>(row.add(i), v) }
+    }
+    #[inline(always)]
+    unsafe fn store_tail<S: Isa>(&self, s: S, row: *mut f32, i: usize, rem: usize, v: S::f32s) {
+        // SAFETY: the caller's contract.
+        unsafe { s.store_tail(row.add(i), rem, v) }
+    }
+    #[inline(always)]
+    unsafe fn store_stream<S: Isa>(&self, s: S, row: *mut f32, i: usize, v: S::f32s) {
+        // SAFETY: the caller's contract (an aligned address, see
+        // `stream_head`).
+        unsafe { s.store_stream(row.add(i), v) }
+    }
+    #[inline(always)]
+    fn stream_head<S: Isa>(&self, row: *mut f32, i: usize, n: usize) -> usize {
+        let width = core::mem::size_of::<S::f32s>();
+        // f32 slices are 4-byte aligned, so the distance is whole elements.
+        ((row.wrapping_add(i) as usize).wrapping_neg() % width / 4).min(n)
+    }
+    #[inline(always)]
+    unsafe fn store1(&self, row: *mut f32, i: usize, v: f32) {
+        // SAFETY: the caller's contract.
+        unsafe { *row.add(i) = v }
+    }
+    #[inline(always)]
+    fn prefetch_w<S: Isa>(&self, s: S, row: *mut f32, i: usize) {
+        s.prefetch_w(row.wrapping_add(i));
+    }
+    #[inline(always)]
+    fn f32_row(&self, row: *mut f32) -> Option<*mut f32> {
+        Some(row)
+    }
+}
+
+/// How a row's results are computed, from which sum, and where they go
+/// (its [`Output`], whose stores and row handles it passes on).
+pub trait Sink: Copy {
+    /// The sum this sink's row constant comes from.
+    type Acc<S: Isa>: Acc<S>;
+    /// Whether each result is a function of its exp alone
+    /// ([`Sink::from_parked`]), so that the exps may be parked during the
+    /// sum sweep: in the output where it is f32, otherwise where a regime
+    /// has room (the streaming regime's stack row).
+    const PARKS: bool;
+    /// Whether the results are `e^d · c` in f32 from the plain sum, so
+    /// that a hand-written loop ([`Isa::late_pairs`]) may compute them.
+    const EXP_TIMES_C: bool;
+    /// Where the results go.
+    type Out: Output<Row = Self::Row>;
+    /// An output row's handle (the output's).
+    type Row: Copy;
+
+    /// The output.
+    fn output(&self) -> &Self::Out;
+
+    /// Output row `r`'s handle, in a batch of rows `w` long.
+    #[inline(always)]
+    fn row(&self, r: usize, w: usize) -> Self::Row {
+        self.output().row(r, w)
+    }
+
+    /// The handle of the `k`-th row after `row`.
+    #[inline(always)]
+    fn row_after(&self, row: Self::Row, k: usize, w: usize) -> Self::Row {
+        self.output().row_after(row, k, w)
+    }
+
+    /// Where the exps of `row` are parked in the output itself: its f32
+    /// memory, where [`Sink::PARKS`] and the output is f32; `None`
+    /// otherwise.
+    #[inline(always)]
+    fn park_in_output(&self, row: Self::Row) -> Option<*mut f32> {
+        if Self::PARKS {
+            self.output().f32_row(row)
+        } else {
+            None
+        }
+    }
 
     /// The row constant from the row's sum (NaN for a NaN sum, which
     /// makes every result of the row NaN).
@@ -353,36 +552,39 @@ pub trait Sink: Copy {
 /// The term type of a sink's sum.
 pub type Term<S, Snk> = <<Snk as Sink>::Acc<S> as Acc<S>>::Term;
 
-/// Softmax's results, f32: `e^d / Σ`.
+/// Softmax's results, `e^d / Σ`, to output `O`.
 #[derive(Clone, Copy)]
-pub struct Prob {
-    p: *mut f32,
+pub struct Probs<O: Output> {
+    out: O,
+}
+
+/// Softmax's results to f32 rows.
+pub type Prob = Probs<F32Out>;
+
+impl<O: Output> Probs<O> {
+    /// Results to `out`.
+    pub fn to(out: O) -> Self {
+        Probs { out }
+    }
 }
 
 impl Prob {
-    /// Contiguous rows from `p`.
+    /// Contiguous f32 rows from `p`.
     pub fn new(p: *mut f32) -> Self {
-        Prob { p }
+        Probs::to(F32Out::new(p))
     }
 }
 
-impl Sink for Prob {
+impl<O: Output> Sink for Probs<O> {
     type Acc<S: Isa> = PlainAcc<S>;
     const PARKS: bool = true;
     const EXP_TIMES_C: bool = true;
-    type Row = *mut f32;
+    type Out = O;
+    type Row = O::Row;
 
     #[inline(always)]
-    fn row(&self, r: usize, w: usize) -> *mut f32 {
-        self.p.wrapping_add(r * w)
-    }
-    #[inline(always)]
-    fn row_after(&self, row: *mut f32, k: usize, w: usize) -> *mut f32 {
-        row.wrapping_add(k * w)
-    }
-    #[inline(always)]
-    fn out(&self, row: *mut f32, i: usize) -> *mut f32 {
-        row.wrapping_add(i)
+    fn output(&self) -> &O {
+        &self.out
     }
     #[inline(always)]
     fn constant(sum: ExpSum) -> f32 {
@@ -400,7 +602,7 @@ impl Sink for Prob {
         sh: Src::Shift<S>,
         c: S::f32s,
     ) -> S::f32s {
-        s.mul_f32s(s.exp_diff::<Src, IN_RANGE>(src, key, sh), c)
+        s.mul_f32s(src.exp::<S, IN_RANGE>(s, key, sh), c)
     }
     /// `1/Σ` from the sum in f64 ([`Isa::recip_sums`]): the max's exact 1
     /// never absorbs the small terms, and the constant rounds once.
@@ -428,36 +630,39 @@ impl Sink for Prob {
     }
 }
 
-/// Log-softmax's results, f32: `d − ln Σ`.
+/// Log-softmax's results, `d − ln Σ`, to output `O`.
 #[derive(Clone, Copy)]
-pub struct Log {
-    p: *mut f32,
+pub struct LogProbs<O: Output> {
+    out: O,
+}
+
+/// Log-softmax's results to f32 rows.
+pub type Log = LogProbs<F32Out>;
+
+impl<O: Output> LogProbs<O> {
+    /// Results to `out`.
+    pub fn to(out: O) -> Self {
+        LogProbs { out }
+    }
 }
 
 impl Log {
-    /// Contiguous rows from `p`.
+    /// Contiguous f32 rows from `p`.
     pub fn new(p: *mut f32) -> Self {
-        Log { p }
+        LogProbs::to(F32Out::new(p))
     }
 }
 
-impl Sink for Log {
+impl<O: Output> Sink for LogProbs<O> {
     type Acc<S: Isa> = SplitAcc<S>;
     const PARKS: bool = false;
     const EXP_TIMES_C: bool = false;
-    type Row = *mut f32;
+    type Out = O;
+    type Row = O::Row;
 
     #[inline(always)]
-    fn row(&self, r: usize, w: usize) -> *mut f32 {
-        self.p.wrapping_add(r * w)
-    }
-    #[inline(always)]
-    fn row_after(&self, row: *mut f32, k: usize, w: usize) -> *mut f32 {
-        row.wrapping_add(k * w)
-    }
-    #[inline(always)]
-    fn out(&self, row: *mut f32, i: usize) -> *mut f32 {
-        row.wrapping_add(i)
+    fn output(&self) -> &O {
+        &self.out
     }
     #[inline(always)]
     fn constant(sum: ExpSum) -> f32 {

@@ -5,13 +5,11 @@
 //! itself) and [`SplitAcc`] (log-softmax, logsumexp: `δ` accurate relative
 //! to itself, tiny terms included).
 
-use crate::exp::EXP_LO;
-use crate::isa::Isa;
-use crate::stage::Source;
+use crate::isa::{Isa, fast_two_sum};
 
 /// The minimum and maximum of a row's keys, in vector lanes. The minimum
 /// is kept only where `track` (it tells whether the row's exps need their
-/// flush to 0, [`in_exp_range`]); otherwise it reads `−∞`. `track` is a
+/// flush to 0, [`Source::in_exp_range`](crate::stage::Source::in_exp_range)); otherwise it reads `−∞`. `track` is a
 /// constant of the instantiation (see `crate::regime::tracks_min`), so the
 /// untaken branches compile away.
 #[derive(Clone, Copy)]
@@ -74,25 +72,6 @@ impl<S: Isa> Range<S> {
         };
         (lo, s.reduce_max_f32s(self.hi))
     }
-}
-
-/// Whether every exp argument of a row whose key range is `(lo, m)` is at
-/// least `EXP_LO`, so its exps need no flush (rounding is monotonic, so
-/// `diff(key, m) ≥ diff(lo, m)` for every key). False for a `−∞` or NaN
-/// minimum, and where the minimum is not tracked.
-#[inline(always)]
-pub(crate) fn in_exp_range<Src: Source>(src: &Src, lo: f32, m: f32) -> bool {
-    src.diff1(lo, m) >= EXP_LO
-}
-
-/// `hi += x`, returning the exact rounding error (Fast2Sum; exact because
-/// `hi ≥ 2 ≥ x ≥ 0`).
-#[inline(always)]
-pub(crate) fn fast_two_sum<S: Isa>(s: S, hi: &mut S::f32s, x: S::f32s) -> S::f32s {
-    let t = s.add_f32s(*hi, x);
-    let added = s.sub_f32s(t, *hi);
-    *hi = t;
-    s.sub_f32s(x, added)
 }
 
 /// A compensated sum of terms in `[0, 2]`, in f32 lanes: pairs of
@@ -193,7 +172,7 @@ impl ExpSum {
 
     /// The state `(m, self)` merged with `(m2, o)`: the larger max, each
     /// sum rescaled to it (by `e^(scale·(m_i − max))`, `scale` the source's
-    /// [`Source::key_scale`]). Commutative; associative up to the rounding
+    /// [`Source::key_scale`](crate::stage::Source::key_scale)). Commutative; associative up to the rounding
     /// of the f64 sums.
     #[inline]
     pub fn merge(self, m: f32, o: ExpSum, m2: f32, scale: f64) -> (f32, ExpSum) {
@@ -231,14 +210,16 @@ pub trait Acc<S: Isa>: Copy {
     fn plain(&mut self) -> Option<&mut CompSum<S>> {
         None
     }
-    /// The terms of `key` against the shifted max `sh`; `IN_RANGE`: every
-    /// argument is at least `EXP_LO`.
-    fn term<Src: Source, const IN_RANGE: bool>(
-        s: S,
-        src: &Src,
-        key: S::f32s,
-        sh: Src::Shift<S>,
-    ) -> Self::Term;
+    /// Whether a row's terms below `2^-126` are kept ([`Acc::from_tiny`],
+    /// from [`Isa::exp_tiny`]) where the row is not in the exp's range;
+    /// otherwise they flush to 0 ([`Acc::from_exp`] only).
+    const KEEPS_TINY: bool;
+    /// A term from `e^d` ([`Isa::exp_nonpos`]'s: below `2^-126` flushed
+    /// to 0, or no argument there).
+    fn from_exp(s: S, e: S::f32s) -> Self::Term;
+    /// A term from [`Isa::exp_tiny`]'s `(e, tiny)` (only where
+    /// [`Acc::KEEPS_TINY`]).
+    fn from_tiny(s: S, e: S::f32s, tiny: S::m32s) -> Self::Term;
     /// `e^d` of each lane (what softmax stores).
     fn exp(t: Self::Term) -> S::f32s;
     /// Adds one vector of terms.
@@ -258,6 +239,7 @@ pub struct PlainAcc<S: Isa>(CompSum<S>);
 impl<S: Isa> Acc<S> for PlainAcc<S> {
     const BLOCK: usize = 256;
     const WANTS_MIN: bool = false;
+    const KEEPS_TINY: bool = false;
     type Term = S::f32s;
 
     #[inline(always)]
@@ -273,13 +255,13 @@ impl<S: Isa> Acc<S> for PlainAcc<S> {
         Some(&mut self.0)
     }
     #[inline(always)]
-    fn term<Src: Source, const IN_RANGE: bool>(
-        s: S,
-        src: &Src,
-        key: S::f32s,
-        sh: Src::Shift<S>,
-    ) -> S::f32s {
-        s.exp_diff::<Src, IN_RANGE>(src, key, sh)
+    fn from_exp(_: S, e: S::f32s) -> S::f32s {
+        e
+    }
+    #[inline(always)]
+    fn from_tiny(_: S, e: S::f32s, _: S::m32s) -> S::f32s {
+        // Never called: `KEEPS_TINY` is false.
+        e
     }
     #[inline(always)]
     fn exp(t: S::f32s) -> S::f32s {
@@ -344,6 +326,7 @@ impl<S: Isa> SplitAcc<S> {
 impl<S: Isa> Acc<S> for SplitAcc<S> {
     const BLOCK: usize = 16;
     const WANTS_MIN: bool = true;
+    const KEEPS_TINY: bool = true;
     type Term = SplitTerm<S>;
 
     #[inline(always)]
@@ -363,21 +346,14 @@ impl<S: Isa> Acc<S> for SplitAcc<S> {
         }
     }
     #[inline(always)]
-    fn term<Src: Source, const IN_RANGE: bool>(
-        s: S,
-        src: &Src,
-        key: S::f32s,
-        sh: Src::Shift<S>,
-    ) -> SplitTerm<S> {
-        if IN_RANGE {
-            let e = s.exp_diff::<Src, true>(src, key, sh);
-            // Never read: in-range rows have no tiny lanes.
-            let tiny = s.less_than_f32s(e, e);
-            SplitTerm { e, tiny }
-        } else {
-            let (e, tiny) = s.exp_tiny(src.diff(s, key, sh));
-            SplitTerm { e, tiny }
-        }
+    fn from_exp(s: S, e: S::f32s) -> SplitTerm<S> {
+        // No tiny lanes: an empty mask.
+        let tiny = s.less_than_f32s(e, e);
+        SplitTerm { e, tiny }
+    }
+    #[inline(always)]
+    fn from_tiny(_: S, e: S::f32s, tiny: S::m32s) -> SplitTerm<S> {
+        SplitTerm { e, tiny }
     }
     #[inline(always)]
     fn exp(t: SplitTerm<S>) -> S::f32s {

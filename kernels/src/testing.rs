@@ -51,7 +51,6 @@ impl Bf16Bits {
 }
 
 impl Source for Bf16Bits {
-    const RAW: bool = false;
     type Shift<S: Isa> = S::f32s;
     type Row = *const u16;
 
@@ -61,8 +60,8 @@ impl Source for Bf16Bits {
     fn row_after(&self, row: *const u16, k: usize, w: usize) -> *const u16 {
         row.wrapping_add(k * w)
     }
-    fn addr(&self, row: *const u16, i: usize) -> *const f32 {
-        row.wrapping_add(i) as *const f32
+    fn prefetch<S: Isa>(&self, s: S, row: *const u16, i: usize) {
+        s.prefetch(row.wrapping_add(i) as *const f32);
     }
     unsafe fn load<S: Isa>(&self, _: S, row: *const u16, i: usize) -> S::f32s {
         // SAFETY: the caller's contract.

@@ -17,6 +17,7 @@
 //!
 //! Figures for each: `docs/PERFORMANCE.md`.
 
+use super::x86_exp::EXP2_SIXTEENTHS;
 use super::{Isa, cast};
 use crate::convert::{Format, HalfFormat};
 use crate::exp::{EXP_LO, EXP_TINY_LO, LOG2_E};
@@ -24,27 +25,6 @@ use core::arch::x86_64::{__m256, __m512, _CMP_NLT_UQ, _CMP_UNORD_Q};
 use pulp::Simd;
 use pulp::x86::{V3, V4};
 
-/// `2^(j/16)`, `j = 0..16`, rounded to f32 (relative error ≤ 0.8·2^-24):
-/// the table of [`exp`], one 512-bit register. AVX2's eighths are its even
-/// entries.
-pub(crate) const EXP2_SIXTEENTHS: [u32; 16] = [
-    0x3f80_0000,
-    0x3f85_aac3,
-    0x3f8b_95c2,
-    0x3f91_c3d3,
-    0x3f98_37f0,
-    0x3f9e_f532,
-    0x3fa5_fed7,
-    0x3fad_583f,
-    0x3fb5_04f3,
-    0x3fbd_08a4,
-    0x3fc5_672a,
-    0x3fce_248c,
-    0x3fd7_44fd,
-    0x3fe0_ccdf,
-    0x3fea_c0c7,
-    0x3ff5_257d,
-];
 /// `1.5·2^19`: adding it rounds a float in `(−2^18, 2^18)` to a multiple
 /// of `1/16`, held (times 16) in the low mantissa bits.
 const ROUND_MAGIC_16: f32 = 786_432.0;
@@ -223,7 +203,7 @@ impl Isa for V4 {
 
     #[inline(always)]
     fn prefetch(self, p: *const f32) {
-        super::avx2::prefetch_t0(p);
+        super::x86_exp::prefetch_t0(p);
     }
 
     #[inline(always)]

@@ -16,16 +16,15 @@
 //! [`crate::testing::late_pairs_both`] runs both on the same inputs so that
 //! a test compares them bit for bit.
 
-use super::avx2::exp;
-use super::{Isa, LatePairs, load};
-use crate::sum::fast_two_sum;
+use super::x86_exp::exp;
+use super::{Isa, LatePairs, fast_two_sum, load};
 use pulp::Simd;
 use pulp::x86::V3;
 // The `asm!` block's constants and operand types.
 #[cfg(feature = "asm")]
 use {
-    super::avx2::{EXP2_EIGHTHS, LN2_8_HI, LN2_8_LO, LOG2_E_8, T2, T3},
     super::cast,
+    super::x86_exp::{EXP2_EIGHTHS, LN2_8_HI, LN2_8_LO, LOG2_E_8, T2, T3},
     crate::exp::{EXP_LO, ROUND_MAGIC},
     core::arch::x86_64::__m256,
 };
@@ -117,7 +116,7 @@ static EXP_MEM: ExpMemConsts = ExpMemConsts {
     neg_exp_lo: [-EXP_LO; 8],
 };
 
-/// One `super::avx2::exp` (`NEG`) of `m − v`, `v` at `$addr`: the same
+/// One `super::x86_exp::exp` (`NEG`) of `m − v`, `v` at `$addr`: the same
 /// operations in the same order (so bit-identical results), in fixed
 /// registers; `in_range`, or `flush` (below `EXP_LO` to `+0`, its compare
 /// in ymm9). ymm0–ymm2 are scratch, the result is left in `$q`; ymm12
@@ -189,7 +188,7 @@ macro_rules! exp_neg_asm {
 ///   [`LATE_AHEAD`] floats ahead.
 ///
 /// `IN_RANGE`: both rows' exps skip the flush to `+0` below `EXP_LO`;
-/// otherwise both flush. The exp is `super::avx2::exp`'s `NEG` form,
+/// otherwise both flush. The exp is `super::x86_exp::exp`'s `NEG` form,
 /// operation for operation.
 ///
 /// # Safety

@@ -15,7 +15,7 @@
 //! | capability | default | overridden by |
 //! |---|---|---|
 //! | [`Isa::exp_nonpos`], [`Isa::exp_tiny`] | degree-6 polynomial ([`crate::exp`]) | AVX2, AVX-512 table schemes |
-//! | [`Isa::exp_diff`] | `exp(diff(key, m))` | AVX2 (`m − key`, its subtraction reads memory) |
+//! | [`Isa::EXP_OF_NEGATED`], [`Isa::exp_neg_nonpos`] | no; `exp_nonpos(−y)` | AVX2 (`m − key`, its subtraction reads memory) |
 //! | [`Isa::fold_f64`] | lane by lane | AVX2, AVX-512 (whole-vector conversion) |
 //! | [`Isa::load_tail`], [`Isa::store_tail`] | pulp's masked moves | AVX-512 (mask registers, no trampoline) |
 //! | [`Isa::store_stream`], [`Isa::HAS_STREAM`] | plain store | AVX2, AVX-512 (`vmovntps`) |
@@ -33,7 +33,6 @@
 //! | [`Isa::widen2`], [`Isa::narrow2`], [`Isa::convert_level`] | lane by lane ([`crate::convert`]) | AVX2 (F16C where the CPU has it, integer bf16), AVX-512 (its conversions, `AVX512_BF16` where the CPU has it), NEON (`fcvtl`/`fcvtn`, integer bf16) |
 
 use crate::convert::HalfFormat;
-use crate::stage::Source;
 use pulp::{Simd, WithSimd};
 
 pub mod portable;
@@ -46,6 +45,8 @@ pub mod avx512;
 pub mod half_x86;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod late_asm;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod x86_exp;
 
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
@@ -106,6 +107,12 @@ pub trait Isa: Simd {
     /// reduced before the current group's exps. Needs 32 registers.
     const PIPELINE_SHORT: bool = false;
 
+    /// Whether the terms' exps are taken as [`Isa::exp_neg_nonpos`] of the
+    /// negated difference `m − key` rather than [`Isa::exp_nonpos`] of
+    /// `key − m` (the same bits): where the subtraction then reads the key
+    /// straight from memory (AVX2).
+    const EXP_OF_NEGATED: bool = false;
+
     /// Whether [`Isa::store_stream`] is a non-temporal store (out-of-cache
     /// batches take the streaming form only where it is).
     const HAS_STREAM: bool = false;
@@ -150,19 +157,13 @@ pub trait Isa: Simd {
         crate::exp::poly_exp_tiny(self, x)
     }
 
-    /// `e^(diff(key, m))` for a source's key and shifted maximum: the exp
-    /// of every softmax term. The default evaluates `diff` and the exp;
-    /// AVX2 evaluates the negated difference (`m − key`, whose subtraction
-    /// takes `key` straight from memory) and a negated exp, which round
-    /// identically.
+    /// `e^(−y)` for `y ≥ 0` or NaN, bit for bit [`Isa::exp_nonpos`] of
+    /// `−y` (round-to-nearest is symmetric). Where
+    /// [`Isa::EXP_OF_NEGATED`], the stages evaluate every softmax term
+    /// this way, on `m − key`.
     #[inline(always)]
-    fn exp_diff<Src: Source, const IN_RANGE: bool>(
-        self,
-        src: &Src,
-        key: Self::f32s,
-        sh: Src::Shift<Self>,
-    ) -> Self::f32s {
-        self.exp_nonpos::<IN_RANGE>(src.diff(self, key, sh))
+    fn exp_neg_nonpos<const IN_RANGE: bool>(self, y: Self::f32s) -> Self::f32s {
+        self.exp_nonpos::<IN_RANGE>(self.neg_f32s(y))
     }
 
     /// `Σ_lanes (hi − base) + lo` in f64, for compensated sums' lane pairs
@@ -454,6 +455,17 @@ pub struct LatePairs<S: Simd> {
     pub hi: S::f32s,
     pub lo: S::f32s,
     pub in_range: bool,
+}
+
+/// `hi += x`, returning the exact rounding error (Fast2Sum; exact because
+/// `hi ≥ 2 ≥ x ≥ 0`): the compensated sums' step (`crate::sum`), and the
+/// `asm!` loop's.
+#[inline(always)]
+pub(crate) fn fast_two_sum<S: Simd>(s: S, hi: &mut S::f32s, x: S::f32s) -> S::f32s {
+    let t = s.add_f32s(*hi, x);
+    let added = s.sub_f32s(t, *hi);
+    *hi = t;
+    s.sub_f32s(x, added)
 }
 
 /// One vector from `p`.

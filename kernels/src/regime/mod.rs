@@ -23,8 +23,8 @@
 //! every regime checks it (one compare per row, or per short group) and
 //! writes the canonical NaN row ([`nan_row`]).
 
-use crate::isa::{Isa, load, store};
-use crate::stage::{Sink, Source};
+use crate::isa::{Isa, load};
+use crate::stage::{Output, Sink, Source, term};
 use crate::sum::{Acc, ExpSum, Range};
 
 pub(crate) mod pipeline;
@@ -188,7 +188,7 @@ where
     unsafe {
         macro_rules! term {
             ($i:expr) => {
-                A::term::<Src, IN_RANGE>(s, src, src.load(s, x, $i), sh)
+                term::<S, Src, A, IN_RANGE>(s, src, src.load(s, x, $i), sh)
             };
         }
         macro_rules! pair {
@@ -232,7 +232,7 @@ where
         if i < i0 + n {
             let rem = i0 + n - i;
             let key = src.load_tail(s, x, i, rem, f32::NEG_INFINITY);
-            let t = A::term::<Src, false>(s, src, key, sh);
+            let t = term::<S, Src, A, false>(s, src, key, sh);
             along.tail(s, i, rem, A::exp(t));
             let mut last = A::new(s);
             last.add::<false>(s, t);
@@ -425,7 +425,7 @@ impl<S: Isa, Src: Source, Snk: Sink> Due<S, Src, Snk> {
         n: usize,
     ) {
         let l = S::F32_LANES;
-        let y = snk.out(self.y, 0);
+        let (out, y) = (snk.output(), self.y);
         macro_rules! at {
             ($i:expr) => {
                 self.at::<IN_RANGE>(s, src, parked, park, $i)
@@ -434,29 +434,31 @@ impl<S: Isa, Src: Source, Snk: Sink> Due<S, Src, Snk> {
         let end = i0 + n;
         let mut i = i0;
         // SAFETY (all accesses): full vectors below `end`, then the tail;
-        // streamed vectors start at an aligned address.
+        // streamed vectors from the output's stream head on.
         unsafe {
             if STREAM && S::HAS_STREAM {
-                // Up to the first aligned element (fewer than a vector).
-                let head = stream_head::<S>(y.add(i0), n);
+                // Up to the first element the output streams to (fewer
+                // than a vector).
+                let head = out.stream_head::<S>(y, i0, n);
                 if head > 0 {
                     let v = self.at_tail(s, src, parked, park, i0, head);
-                    s.store_tail(y.add(i0), head, v);
+                    out.store_tail(s, y, i0, head, v);
                 }
                 i += head;
                 for _ in 0..(end - i) / (2 * l) {
                     if !parked {
                         // The keys come from memory: ask for them ahead.
-                        s.prefetch(src.addr(self.x, i + STREAM_AHEAD));
+                        src.prefetch(s, self.x, i + STREAM_AHEAD);
                     }
                     let (a, b) = (at!(i), at!(i + l));
-                    s.store_stream(y.add(i), a);
-                    s.store_stream(y.add(i + l), b);
+                    out.store_stream(s, y, i, a);
+                    out.store_stream(s, y, i + l, b);
                     i += 2 * l;
                 }
             }
             i = write_plain(
                 s,
+                out,
                 y,
                 i,
                 end - (end - i) % l,
@@ -465,7 +467,7 @@ impl<S: Isa, Src: Source, Snk: Sink> Due<S, Src, Snk> {
             );
             if i < end {
                 let v = self.at_tail(s, src, parked, park, i, end - i);
-                s.store_tail(y.add(i), end - i, v);
+                out.store_tail(s, y, i, end - i, v);
             }
         }
     }
@@ -475,48 +477,40 @@ impl<S: Isa, Src: Source, Snk: Sink> Due<S, Src, Snk> {
 /// (2 KiB, about one DRAM latency of work).
 const STREAM_AHEAD: usize = 512;
 
-/// `y[i] = at(i)` for the whole vectors of `i..end` (`end − i` a multiple
-/// of the lanes), four per iteration, loads before stores; returns `end`.
+/// Row `y` of `out` from `at(i)` for the whole vectors of `i..end` (`end
+/// − i` a multiple of the lanes), four per iteration, loads before
+/// stores; returns `end`.
 ///
 /// # Safety
-/// `at(i)` valid over `i..end`, `y` writable there, each element read
+/// `at(i)` valid over `i..end`, the row writable there, each element read
 /// before it is written.
 #[inline(always)]
-unsafe fn write_plain<S: Isa>(
+unsafe fn write_plain<S: Isa, O: Output>(
     s: S,
-    y: *mut f32,
+    out: &O,
+    y: O::Row,
     mut i: usize,
     end: usize,
     at: impl Fn(usize) -> S::f32s,
 ) -> usize {
     let l = S::F32_LANES;
-    let _ = s;
     // SAFETY: the caller's contract.
     unsafe {
         for _ in 0..(end - i) / (4 * l) {
             // (Straight-line code: an array iterator here was not unrolled.)
             let (v0, v1, v2, v3) = (at(i), at(i + l), at(i + 2 * l), at(i + 3 * l));
-            store::<S>(y.add(i), v0);
-            store::<S>(y.add(i + l), v1);
-            store::<S>(y.add(i + 2 * l), v2);
-            store::<S>(y.add(i + 3 * l), v3);
+            out.store(s, y, i, v0);
+            out.store(s, y, i + l, v1);
+            out.store(s, y, i + 2 * l, v2);
+            out.store(s, y, i + 3 * l, v3);
             i += 4 * l;
         }
         while i < end {
-            store::<S>(y.add(i), at(i));
+            out.store(s, y, i, at(i));
             i += l;
         }
     }
     end
-}
-
-/// Elements before the first address from `p` aligned to the vector width
-/// (where [`Isa::store_stream`] may store), at most `n`.
-#[inline(always)]
-pub(crate) fn stream_head<S: Isa>(p: *const f32, n: usize) -> usize {
-    let width = core::mem::size_of::<S::f32s>();
-    // f32 slices are 4-byte aligned, so the distance is whole elements.
-    ((p as usize).wrapping_neg() % width / 4).min(n)
 }
 
 /// Every result of output row `y` (`w` long) NaN: the canonical quiet NaN,
@@ -530,7 +524,7 @@ pub(crate) fn stream_head<S: Isa>(p: *const f32, n: usize) -> usize {
 pub(crate) unsafe fn nan_row<Snk: Sink>(snk: Snk, y: Snk::Row, w: usize) {
     for i in 0..w {
         // SAFETY: the caller's contract.
-        unsafe { *snk.out(y, i) = f32::NAN };
+        unsafe { snk.output().store1(y, i, f32::NAN) };
     }
 }
 
@@ -553,7 +547,7 @@ pub(crate) unsafe fn special_row<Src: Source, Snk: Sink>(
     m: f32,
 ) {
     // SAFETY (all accesses): elements `0..w` of the rows.
-    unsafe { special_results::<Snk>(w, m, |i| src.key(x, i), |i, v| *snk.out(y, i) = v) }
+    unsafe { special_results::<Snk>(w, m, |i| src.key(x, i), |i, v| snk.output().store1(y, i, v)) }
 }
 
 /// The results of a row whose max `m` is not finite, or that holds a NaN,

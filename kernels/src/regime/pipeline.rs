@@ -33,10 +33,11 @@
 //! the same expression, so a row's bits do not depend on the form, the
 //! batch, or its neighbours.
 
-use super::{Along, Due, nan_row, range_of, special_row, stream_head, sweep, tracks_min};
+use super::{Along, Due, nan_row, range_of, special_row, sweep, tracks_min};
 use crate::isa::{Isa, LatePairs, store};
+use crate::stage::Output;
 use crate::stage::{Sink, Source};
-use crate::sum::{Acc, ExpSum, Range, in_exp_range};
+use crate::sum::{Acc, ExpSum, Range};
 
 /// Rows up to this long park their exps in a stack row of this many
 /// floats (16 KiB, in L1) in the streaming form: one exp per element and
@@ -91,7 +92,7 @@ pub(crate) unsafe fn rows<S: Isa, Src: Source, Snk: Sink, const STREAM: bool>(
                     w,
                     m,
                     sh: src.shift(s, s.splat_f32s(m)),
-                    in_range: in_exp_range(src, lo, m),
+                    in_range: src.in_exp_range(lo, m),
                     track,
                 };
                 let (sum, next_range) = match (STREAM, scratch_form) {
@@ -164,9 +165,10 @@ unsafe fn write_due<S: Isa, Src: Source, Snk: Sink, const STREAM: bool>(
     d: Due<S, Src, Snk>,
     w: usize,
 ) {
-    let parked = Snk::PARKS && !STREAM;
+    let park = parked_in_output(snk, d.y);
+    let parked = !STREAM && !park.is_null();
     // SAFETY: the caller's contract.
-    unsafe { d.write::<STREAM>(s, src, snk, parked, snk.out(d.y, 0), 0, w) }
+    unsafe { d.write::<STREAM>(s, src, snk, parked, park, 0, w) }
 }
 
 /// Runs `sweep` over the row with `along`, instantiated for the row's
@@ -199,10 +201,10 @@ unsafe fn in_cache<S: Isa, Src: Source, Snk: Sink>(
     row: Row<S, Src, Snk>,
     due: Option<Due<S, Src, Snk>>,
 ) -> (ExpSum, (f32, f32)) {
-    let y = snk.out(row.y, 0);
+    let p = parked_in_output(snk, row.y);
     let park = Park {
-        p: y,
-        on: Snk::PARKS,
+        p,
+        on: !p.is_null(),
     };
     // SAFETY (whole body): the caller's contract.
     unsafe {
@@ -216,9 +218,10 @@ unsafe fn in_cache<S: Isa, Src: Source, Snk: Sink>(
             range: Range::new(s, row.track),
         };
         let ahead = StoreAhead {
-            y,
+            snk,
+            y: row.y,
             d: row.w.min(S::STORE_AHEAD),
-            on: Snk::PARKS,
+            on: park.on,
         };
         let sum = match due {
             Some(d) => {
@@ -226,7 +229,7 @@ unsafe fn in_cache<S: Isa, Src: Source, Snk: Sink>(
                     d,
                     src,
                     snk,
-                    parked: Snk::PARKS,
+                    park: parked_in_output(snk, d.y),
                 };
                 let mut along = (ahead, (&mut next, fin), park);
                 sweep_row!(s, src, row, row.in_range, &mut along)
@@ -264,7 +267,9 @@ unsafe fn parked_stream<S: Isa, Src: Source, Snk: Sink>(
             (sum, next.range.finish(s))
         } else {
             let pf = Prefetch {
-                p: src.addr(row.next, 0),
+                src,
+                row: row.next,
+                ahead: 0,
             };
             let sum = sweep_row!(s, src, row, row.in_range, &mut (pf, parking));
             (sum, range_of(s, src, row.next, 0, row.w, row.track))
@@ -298,13 +303,13 @@ unsafe fn late<S: Isa, Src: Source, Snk: Sink>(
     // Without a due row, an empty one (its cursor at the end) keeps this
     // to one instantiation per `in_range`.
     let (d, head) = match due {
-        Some(d) => (d, stream_head::<S>(snk.out(d.y, 0), w)),
+        Some(d) => (d, snk.output().stream_head::<S>(d.y, 0, w)),
         None => (Due::new(row.x, row.y, row.m, 0.0, true), w),
     };
     // SAFETY (whole body): the caller's contract.
     unsafe {
         if due.is_some() {
-            d.write::<false>(s, src, snk, false, snk.out(d.y, 0), 0, head);
+            d.write::<false>(s, src, snk, false, core::ptr::null(), 0, head);
         }
         // Both rows in the exp's range, or the flushing exp for both
         // (exact for in-range rows too): two instantiations, not four.
@@ -313,7 +318,7 @@ unsafe fn late<S: Isa, Src: Source, Snk: Sink>(
             false => late_sweep::<S, Src, Snk, false>(s, src, snk, row, d, head),
         };
         if due.is_some() {
-            d.write::<true>(s, src, snk, false, snk.out(d.y, 0), i, w - i);
+            d.write::<true>(s, src, snk, false, core::ptr::null(), i, w - i);
         }
         (sum, range)
     }
@@ -357,7 +362,9 @@ unsafe fn late_sweep<S: Isa, Src: Source, Snk: Sink, const IN_RANGE: bool>(
         } else {
             let along = &mut (
                 Prefetch {
-                    p: src.addr(row.next, 0),
+                    src,
+                    row: row.next,
+                    ahead: 0,
                 },
                 &mut lr,
             );
@@ -393,15 +400,16 @@ unsafe fn finish_and_range<S: Isa, Src: Source, Snk: Sink>(
         (None, true) => return unsafe { range_of(s, src, nr, 0, w, row.track) },
         (None, false) => return (f32::NAN, f32::NAN),
         (Some(d), false) => {
-            let park = snk.out(d.y, 0);
-            unsafe { d.write::<false>(s, src, snk, Snk::PARKS, park, 0, w) };
+            let park = parked_in_output(snk, d.y);
+            unsafe { d.write::<false>(s, src, snk, !park.is_null(), park, 0, w) };
             return (f32::NAN, f32::NAN);
         }
     };
-    let park = snk.out(d.y, 0);
+    let (out, y, park) = (snk.output(), d.y, parked_in_output(snk, d.y));
+    let parked = !park.is_null();
     macro_rules! at {
         ($i:expr) => {
-            d.at::<false>(s, src, Snk::PARKS, park, $i)
+            d.at::<false>(s, src, parked, park, $i)
         };
     }
     let mut acc = [Range::new(s, row.track); 2];
@@ -413,8 +421,8 @@ unsafe fn finish_and_range<S: Isa, Src: Source, Snk: Sink>(
                 let j = $j;
                 acc[0].add(s, src.load(s, nr, j));
                 acc[1].add(s, src.load(s, nr, j + l));
-                store::<S>(park.add(j), at!(j));
-                store::<S>(park.add(j + l), at!(j + l));
+                out.store(s, y, j, at!(j));
+                out.store(s, y, j + l, at!(j + l));
             }};
         }
         for _ in 0..w / (8 * l) {
@@ -426,7 +434,7 @@ unsafe fn finish_and_range<S: Isa, Src: Source, Snk: Sink>(
         }
         for _ in 0..(w - i) / l {
             acc[0].add(s, src.load(s, nr, i));
-            store::<S>(park.add(i), at!(i));
+            out.store(s, y, i, at!(i));
             i += l;
         }
         if i < w {
@@ -438,11 +446,7 @@ unsafe fn finish_and_range<S: Isa, Src: Source, Snk: Sink>(
                 #[inline(always)]
                 || src.load_tail(s, nr, i, rem, f32::INFINITY),
             );
-            s.store_tail(
-                park.add(i),
-                rem,
-                d.at_tail(s, src, Snk::PARKS, park, i, rem),
-            );
+            out.store_tail(s, y, i, rem, d.at_tail(s, src, parked, park, i, rem));
         }
     }
     let [a, b] = acc;
@@ -501,29 +505,33 @@ impl<S: Isa, A: Acc<S>, Src: Source> Along<S, A> for &mut NextRange<'_, S, Src> 
     }
 }
 
-/// The previous row's results, at the same elements, from its parked exps
-/// (`parked`: a constant of the sink) or its keys.
+/// The previous row's results, at the same elements, from its exps parked
+/// at `park` (in its output; null where the sink parks nothing there) or
+/// its keys.
 struct Finish<'a, S: Isa, Src: Source, Snk: Sink> {
     d: Due<S, Src, Snk>,
     src: &'a Src,
     snk: &'a Snk,
-    parked: bool,
+    park: *const f32,
 }
 
 impl<S: Isa, A: Acc<S>, Src: Source, Snk: Sink> Along<S, A> for Finish<'_, S, Src, Snk> {
     #[inline(always)]
     unsafe fn vec(&mut self, s: S, i: usize) {
-        let y = self.snk.out(self.d.y, 0);
+        let (d, park) = (&self.d, self.park);
         // SAFETY: the previous row is as long as the sweep's (the caller's).
-        unsafe { store::<S>(y.add(i), self.d.at::<false>(s, self.src, self.parked, y, i)) };
+        unsafe {
+            let v = d.at::<false>(s, self.src, !park.is_null(), park, i);
+            self.snk.output().store(s, d.y, i, v);
+        }
     }
     #[inline(always)]
     unsafe fn tail(&mut self, s: S, i: usize, rem: usize, _: S::f32s) {
-        let y = self.snk.out(self.d.y, 0);
+        let (d, park) = (&self.d, self.park);
         // SAFETY: as `vec`.
         unsafe {
-            let v = self.d.at_tail(s, self.src, self.parked, y, i, rem);
-            s.store_tail(y.add(i), rem, v);
+            let v = d.at_tail(s, self.src, !park.is_null(), park, i, rem);
+            self.snk.output().store_tail(s, d.y, i, rem, v);
         }
     }
 }
@@ -531,34 +539,45 @@ impl<S: Isa, A: Acc<S>, Src: Source, Snk: Sink> Along<S, A> for Finish<'_, S, Sr
 /// Asks early for ownership of the output lines the in-cache sweep (or,
 /// on short rows, the next row's) will store, `d` floats ahead
 /// ([`Isa::STORE_AHEAD`]).
-struct StoreAhead {
-    y: *mut f32,
+struct StoreAhead<'a, Snk: Sink> {
+    snk: &'a Snk,
+    y: Snk::Row,
     d: usize,
     on: bool,
 }
 
-impl<S: Isa, A: Acc<S>> Along<S, A> for StoreAhead {
+impl<S: Isa, A: Acc<S>, Snk: Sink> Along<S, A> for StoreAhead<'_, Snk> {
     #[inline(always)]
     unsafe fn pair(&mut self, s: S, i: usize) {
         if self.on && S::STORE_AHEAD > 0 {
-            let p = self.y.wrapping_add(self.d + i);
-            s.prefetch_w(p);
-            s.prefetch_w(p.wrapping_add(S::F32_LANES));
+            let out = self.snk.output();
+            out.prefetch_w(s, self.y, self.d + i);
+            out.prefetch_w(s, self.y, self.d + i + S::F32_LANES);
         }
     }
 }
 
-/// Asks for `p + i` along a compute-bound sweep, one line per pair (the
-/// next row, or the next block, from memory).
-pub(crate) struct Prefetch {
-    pub(crate) p: *const f32,
+/// Asks for element `ahead + i` of `row` along a compute-bound sweep, one
+/// line per pair (the next row, or the next block, from memory).
+pub(crate) struct Prefetch<'a, Src: Source> {
+    pub(crate) src: &'a Src,
+    pub(crate) row: Src::Row,
+    pub(crate) ahead: usize,
 }
 
-impl<S: Isa, A: Acc<S>> Along<S, A> for Prefetch {
+impl<S: Isa, A: Acc<S>, Src: Source> Along<S, A> for Prefetch<'_, Src> {
     #[inline(always)]
     unsafe fn pair(&mut self, s: S, i: usize) {
-        s.prefetch(self.p.wrapping_add(i));
+        self.src.prefetch(s, self.row, self.ahead + i);
     }
+}
+
+/// Where row `y`'s exps are parked in its output: the output row's f32
+/// memory where the sink parks there ([`Sink::park_in_output`]), null
+/// otherwise (a constant of the sink, once inlined).
+#[inline(always)]
+fn parked_in_output<Snk: Sink>(snk: &Snk, y: Snk::Row) -> *mut f32 {
+    snk.park_in_output(y).unwrap_or(core::ptr::null_mut())
 }
 
 /// The previous row's results, streamed inside this row's sum sweep: a
@@ -587,11 +606,20 @@ where
     #[inline(always)]
     unsafe fn block(&mut self, s: S, i: usize, end: usize, acc: &mut A) -> usize {
         let (l, w, src) = (S::F32_LANES, self.row.w, self.src);
-        if !(Src::RAW && Snk::EXP_TIMES_C) {
+        if !Snk::EXP_TIMES_C {
             return i;
         }
         let (lsh, lc) = self.d.vectors(s, src);
         let (Some(m), Some(lm)) = (Src::raw_max(self.row.sh), Src::raw_max(lsh)) else {
+            return i;
+        };
+        let rows = (
+            src.raw_row(self.row.x),
+            src.raw_row(self.row.next),
+            src.raw_row(self.d.x),
+            self.snk.output().f32_row(self.d.y),
+        );
+        let (Some(x), Some(next), Some(lx), Some(ly)) = rows else {
             return i;
         };
         let Some(sum) = acc.plain() else { return i };
@@ -600,10 +628,10 @@ where
             return i;
         }
         let mut job = LatePairs {
-            x: src.addr(self.row.x, i),
-            next: src.addr(self.row.next, i),
-            lx: src.addr(self.d.x, self.i),
-            ly: self.snk.out(self.d.y, self.i),
+            x: x.wrapping_add(i),
+            next: next.wrapping_add(i),
+            lx: lx.wrapping_add(self.i),
+            ly: ly.wrapping_add(self.i),
             pairs,
             m,
             lm,
@@ -628,12 +656,13 @@ where
     unsafe fn pair(&mut self, s: S, _: usize) {
         let (l, w) = (S::F32_LANES, self.row.w);
         if self.i + 2 * l <= w {
-            let y = self.snk.out(self.d.y, 0);
-            let (d, src, i) = (&self.d, self.src, self.i);
-            // SAFETY: a pair inside the due row, `y + i` vector-aligned.
+            let (d, src, i, out) = (&self.d, self.src, self.i, self.snk.output());
+            let none = core::ptr::null();
+            // SAFETY: a pair inside the due row, from its stream head on by
+            // whole pairs.
             unsafe {
-                s.store_stream(y.add(i), d.at::<IN_RANGE>(s, src, false, y, i));
-                s.store_stream(y.add(i + l), d.at::<IN_RANGE>(s, src, false, y, i + l));
+                out.store_stream(s, d.y, i, d.at::<IN_RANGE>(s, src, false, none, i));
+                out.store_stream(s, d.y, i + l, d.at::<IN_RANGE>(s, src, false, none, i + l));
             }
             self.i += 2 * l;
         }

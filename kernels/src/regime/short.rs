@@ -29,8 +29,8 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::special_row;
-use crate::isa::{Isa, Kern, store};
-use crate::stage::{Sink, Source, Term};
+use crate::isa::{Isa, Kern};
+use crate::stage::{Output, Sink, Source, Term, term};
 use crate::sum::Acc;
 
 /// Rows `0..rows` of width `w`, `(N − 1)·L < w ≤ N·L` for `L =
@@ -189,7 +189,7 @@ unsafe fn finish<S, Src, Snk, const N: usize, const R: usize, const WHOLE: bool>
     let mut t: [[Term<S, Snk>; N]; R] = [[<Snk::Acc<S> as Acc<S>>::zero_term(s); N]; R];
     for i in 0..N {
         for r in 0..R {
-            t[r][i] = <Snk::Acc<S> as Acc<S>>::term::<Src, false>(s, src, v[r][i], sh[r]);
+            t[r][i] = term::<S, Src, Snk::Acc<S>, false>(s, src, v[r][i], sh[r]);
         }
     }
     let (c, special) = Snk::short_constants::<S, N, R>(s, &t);
@@ -217,13 +217,13 @@ unsafe fn finish<S, Src, Snk, const N: usize, const R: usize, const WHOLE: bool>
     // SAFETY: the vectors cover the rows as in `load_group`.
     unsafe {
         for r in 0..R {
-            let y = snk.out(snk.row_after(y0, r, w), 0);
+            let y = snk.row_after(y0, r, w);
             for i in 0..N {
                 let out = Snk::from_short::<S, Src, N>(s, src, v[r][i], sh[r], t[r][i], c[r]);
                 if i < N - 1 || WHOLE {
-                    store::<S>(y.add(i * l), out);
+                    snk.output().store(s, y, i * l, out);
                 } else {
-                    s.store_tail(y.add(i * l), w - i * l, out);
+                    snk.output().store_tail(s, y, i * l, w - i * l, out);
                 }
             }
         }

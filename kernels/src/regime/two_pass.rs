@@ -21,7 +21,7 @@ use super::{Due, nan_row, range_of, special_row, sweep, tracks_min};
 use crate::isa::Isa;
 use crate::plan::STREAM_MIN;
 use crate::stage::{Sink, Source};
-use crate::sum::{ExpSum, in_exp_range};
+use crate::sum::ExpSum;
 
 /// Vectors per block of the online pass (4 KiB on AVX-512: in L1 for the
 /// block's second read).
@@ -129,8 +129,9 @@ pub(crate) unsafe fn write<S: Isa, Src: Source, Snk: Sink>(
     stream: bool,
 ) {
     let c = Snk::constant(st.sum);
-    let d = Due::<S, Src, Snk>::new(x, y, st.m, c, in_exp_range(src, st.lo, st.m));
-    let park = snk.out(y, 0);
+    let d = Due::<S, Src, Snk>::new(x, y, st.m, c, src.in_exp_range(st.lo, st.m));
+    // Nothing parked: the results come from the keys.
+    let park = core::ptr::null();
     // SAFETY: the caller's contract.
     unsafe {
         if stream && S::HAS_STREAM {
@@ -244,9 +245,11 @@ pub(crate) unsafe fn chunk_blocks<S: Isa, Src: Source, Snk: Sink>(
             if st.m > f32::NEG_INFINITY {
                 let sh = src.shift(s, s.splat_f32s(st.m));
                 let pf = &mut Prefetch {
-                    p: src.addr(x, i + len),
+                    src,
+                    row: x,
+                    ahead: i + len,
                 };
-                let sum = match in_exp_range(src, blo, st.m) {
+                let sum = match src.in_exp_range(blo, st.m) {
                     true => sweep::<S, Src, Snk::Acc<S>, _, true>(s, src, x, i, len, sh, pf),
                     false => sweep::<S, Src, Snk::Acc<S>, _, false>(s, src, x, i, len, sh, pf),
                 };
