@@ -349,6 +349,8 @@ impl Source for ScaledRows {
 /// a tail, a non-temporal vector, one element) and the hints for the
 /// lines they will write. A row is named by a handle, as a source's.
 pub trait Output: Copy {
+    /// Whether the output is f32 memory ([`Output::f32_row`] is `Some`).
+    const F32: bool;
     /// An output row's handle.
     type Row: Copy;
 
@@ -395,9 +397,9 @@ pub trait Output: Copy {
     /// writable state (a hint: any `i`, never faults).
     fn prefetch_w<S: Isa>(&self, s: S, row: Self::Row, i: usize);
 
-    /// `row` as f32 memory, where the output is f32: the exps may be
-    /// parked there, and hand-written loops may store to it. `None` for
-    /// other element types.
+    /// `row` as f32 memory, where the output is f32 ([`Output::F32`]): the
+    /// exps may be parked there, and hand-written loops may store to it.
+    /// `None` for other element types.
     fn f32_row(&self, row: Self::Row) -> Option<*mut f32>;
 }
 
@@ -415,6 +417,7 @@ impl F32Out {
 }
 
 impl Output for F32Out {
+    const F32: bool = true;
     type Row = *mut f32;
 
     #[inline(always)]
@@ -475,6 +478,9 @@ pub trait Sink: Copy {
     /// Whether the results are `e^d · c` in f32 from the plain sum, so
     /// that a hand-written loop ([`Isa::late_pairs`]) may compute them.
     const EXP_TIMES_C: bool;
+    /// Whether the exps are parked in the output itself ([`Sink::PARKS`]
+    /// and an f32 output, [`Output::f32_row`]).
+    const PARKS_IN_OUTPUT: bool = Self::PARKS && Self::Out::F32;
     /// Where the results go.
     type Out: Output<Row = Self::Row>;
     /// An output row's handle (the output's).
@@ -493,18 +499,6 @@ pub trait Sink: Copy {
     #[inline(always)]
     fn row_after(&self, row: Self::Row, k: usize, w: usize) -> Self::Row {
         self.output().row_after(row, k, w)
-    }
-
-    /// Where the exps of `row` are parked in the output itself: its f32
-    /// memory, where [`Sink::PARKS`] and the output is f32; `None`
-    /// otherwise.
-    #[inline(always)]
-    fn park_in_output(&self, row: Self::Row) -> Option<*mut f32> {
-        if Self::PARKS {
-            self.output().f32_row(row)
-        } else {
-            None
-        }
     }
 
     /// The row constant from the row's sum (NaN for a NaN sum, which

@@ -166,7 +166,7 @@ unsafe fn write_due<S: Isa, Src: Source, Snk: Sink, const STREAM: bool>(
     w: usize,
 ) {
     let park = parked_in_output(snk, d.y);
-    let parked = !STREAM && !park.is_null();
+    let parked = !STREAM && Snk::PARKS_IN_OUTPUT;
     // SAFETY: the caller's contract.
     unsafe { d.write::<STREAM>(s, src, snk, parked, park, 0, w) }
 }
@@ -204,7 +204,7 @@ unsafe fn in_cache<S: Isa, Src: Source, Snk: Sink>(
     let p = parked_in_output(snk, row.y);
     let park = Park {
         p,
-        on: !p.is_null(),
+        on: Snk::PARKS_IN_OUTPUT,
     };
     // SAFETY (whole body): the caller's contract.
     unsafe {
@@ -401,12 +401,12 @@ unsafe fn finish_and_range<S: Isa, Src: Source, Snk: Sink>(
         (None, false) => return (f32::NAN, f32::NAN),
         (Some(d), false) => {
             let park = parked_in_output(snk, d.y);
-            unsafe { d.write::<false>(s, src, snk, !park.is_null(), park, 0, w) };
+            unsafe { d.write::<false>(s, src, snk, Snk::PARKS_IN_OUTPUT, park, 0, w) };
             return (f32::NAN, f32::NAN);
         }
     };
     let (out, y, park) = (snk.output(), d.y, parked_in_output(snk, d.y));
-    let parked = !park.is_null();
+    let parked = Snk::PARKS_IN_OUTPUT;
     macro_rules! at {
         ($i:expr) => {
             d.at::<false>(s, src, parked, park, $i)
@@ -506,8 +506,8 @@ impl<S: Isa, A: Acc<S>, Src: Source> Along<S, A> for &mut NextRange<'_, S, Src> 
 }
 
 /// The previous row's results, at the same elements, from its exps parked
-/// at `park` (in its output; null where the sink parks nothing there) or
-/// its keys.
+/// at `park` (in its output, where [`Sink::PARKS_IN_OUTPUT`]) or its
+/// keys.
 struct Finish<'a, S: Isa, Src: Source, Snk: Sink> {
     d: Due<S, Src, Snk>,
     src: &'a Src,
@@ -521,7 +521,7 @@ impl<S: Isa, A: Acc<S>, Src: Source, Snk: Sink> Along<S, A> for Finish<'_, S, Sr
         let (d, park) = (&self.d, self.park);
         // SAFETY: the previous row is as long as the sweep's (the caller's).
         unsafe {
-            let v = d.at::<false>(s, self.src, !park.is_null(), park, i);
+            let v = d.at::<false>(s, self.src, Snk::PARKS_IN_OUTPUT, park, i);
             self.snk.output().store(s, d.y, i, v);
         }
     }
@@ -530,7 +530,7 @@ impl<S: Isa, A: Acc<S>, Src: Source, Snk: Sink> Along<S, A> for Finish<'_, S, Sr
         let (d, park) = (&self.d, self.park);
         // SAFETY: as `vec`.
         unsafe {
-            let v = d.at_tail(s, self.src, !park.is_null(), park, i, rem);
+            let v = d.at_tail(s, self.src, Snk::PARKS_IN_OUTPUT, park, i, rem);
             self.snk.output().store_tail(s, d.y, i, rem, v);
         }
     }
@@ -573,11 +573,15 @@ impl<S: Isa, A: Acc<S>, Src: Source> Along<S, A> for Prefetch<'_, Src> {
 }
 
 /// Where row `y`'s exps are parked in its output: the output row's f32
-/// memory where the sink parks there ([`Sink::park_in_output`]), null
-/// otherwise (a constant of the sink, once inlined).
+/// memory where the sink parks there ([`Sink::PARKS_IN_OUTPUT`]), null
+/// (never read) otherwise. Whether anything is parked is that constant,
+/// never a test of the pointer: the loops are compiled for one form.
 #[inline(always)]
 fn parked_in_output<Snk: Sink>(snk: &Snk, y: Snk::Row) -> *mut f32 {
-    snk.park_in_output(y).unwrap_or(core::ptr::null_mut())
+    match Snk::PARKS_IN_OUTPUT {
+        true => snk.output().f32_row(y).unwrap_or(core::ptr::null_mut()),
+        false => core::ptr::null_mut(),
+    }
 }
 
 /// The previous row's results, streamed inside this row's sum sweep: a
