@@ -20,7 +20,10 @@
 //! [`DefaultEnv`] reads the control register once per call (a few
 //! instructions) and only where one of those fields is not its default
 //! does it write the register, for the call and back on the way out; in
-//! the default environment the cost is the read and one test.
+//! the default environment the cost is the read and one test. The
+//! register's exception flags (MXCSR bits 0–5) are status, not control:
+//! where a call switched, the flags it raised are dropped with the
+//! restore; where it did not, they stay raised.
 
 /// The default floating-point environment for the lifetime of the value
 /// (restoring the caller's register when dropped), or nothing where the
