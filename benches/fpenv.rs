@@ -61,7 +61,9 @@ mod reg {
     pub fn read() -> usize {
         let mut v = 0u32;
         // SAFETY: `stmxcsr` stores the 4-byte MXCSR to a writable local.
-        unsafe { core::arch::asm!("stmxcsr [{}]", in(reg) &mut v, options(nostack, preserves_flags)) };
+        unsafe {
+            core::arch::asm!("stmxcsr [{}]", in(reg) &mut v, options(nostack, preserves_flags))
+        };
         v as usize
     }
 
@@ -116,11 +118,8 @@ fn bench_fpenv(c: &mut Criterion) {
         eprintln!("fpenv bench: no flush bits on this architecture, ftz_daz skipped");
     }
     let mut rng = SmallRng::seed_from_u64(26);
-    let mut uniform = |n: usize| -> Vec<f32> {
-        (0..n)
-            .map(|_| rng.random_range(-10.0f32..10.0))
-            .collect()
-    };
+    let mut uniform =
+        |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-10.0f32..10.0)).collect() };
     let mut sub = vec![0.0f32; 1025];
     sub[512] = -87.0;
     let shapes: [(&str, Vec<f32>, usize); 4] = [

@@ -1,29 +1,34 @@
 #!/usr/bin/env python3
-"""A/B timing of the `fpenv` criterion bench (benches/fpenv.rs) between two
-builds of it, in ABBA order on core 1: each run is the whole `fpenv` group
-(every shape, default environment and FTZ+DAZ), criterion's median per ID.
+"""Interleaved timing of the `fpenv` criterion bench (benches/fpenv.rs)
+between builds of it, on core 1: each run is the whole `fpenv` group (every
+shape, default environment and FTZ+DAZ), criterion's median per ID.
 
-    scripts/fpenv-ab.py BEFORE_BIN AFTER_BIN [--pairs 4] [--filter REGEX] [--reuse]
+    scripts/fpenv-ab.py NAME=BIN NAME=BIN [NAME=BIN ...] [--rounds 4]
+                        [--filter REGEX] [--reuse]
 
-BEFORE_BIN / AFTER_BIN are bench executables, e.g. built with
-`cargo bench --bench fpenv --no-run` at two commits and copied aside (the
-path cargo prints). Each run gets its own CRITERION_HOME under
-$FPENV_AB_DIR (default /tmp/fpenv-ab). Prints a Markdown table: per ID the
-median over the runs of each side, and the median of the per-pair ratios
-after/before, then the per-pair ratios; and per side the ratio FTZ+DAZ /
-default of the medians.
+Each BIN is a bench executable, e.g. built with `cargo bench --bench fpenv
+--no-run` at some commit and copied aside (the path cargo prints). A round
+runs every build once, in forward order on even rounds and reverse order on
+odd ones (ABBA for two builds), so a slow phase of the machine falls on
+every side alike. Each run gets its own CRITERION_HOME under $FPENV_AB_DIR
+(default /tmp/fpenv-ab); `--reuse` tabulates the runs already there.
+
+Prints Markdown: per ID the median over the rounds of each build, the
+median of the per-round ratios of each build to the first, and those
+per-round ratios; then per build the ratio FTZ+DAZ / default of the medians.
 """
 import argparse, json, os, pathlib, statistics, subprocess
 
 ap = argparse.ArgumentParser()
-ap.add_argument("before")
-ap.add_argument("after")
-ap.add_argument("--pairs", type=int, default=4)
+ap.add_argument("bins", nargs="+", help="NAME=PATH, the first is the base")
+ap.add_argument("--rounds", type=int, default=4)
 ap.add_argument("--filter", default="^fpenv/")
 ap.add_argument("--reuse", action="store_true",
                 help="tabulate the runs already under $FPENV_AB_DIR, run nothing")
 a = ap.parse_args()
 root = pathlib.Path(os.environ.get("FPENV_AB_DIR", "/tmp/fpenv-ab"))
+builds = [b.split("=", 1) for b in a.bins]
+assert len(builds) >= 2 and all(len(b) == 2 for b in builds), "NAME=PATH, at least two"
 
 
 def run(binary, tag):
@@ -40,35 +45,37 @@ def run(binary, tag):
     return out
 
 
-runs = {"before": [], "after": []}
-for p in range(a.pairs):
-    order = ["before", "after"] if p % 2 == 0 else ["after", "before"]
-    pair = {}
-    for side in order:
-        pair[side] = run(a.before if side == "before" else a.after, f"{side}-{p}")
-        runs[side].append(pair[side])
-    print(f"pair {p + 1}/{a.pairs} ({' '.join(order)}) done", flush=True)
+runs = {name: [] for name, _ in builds}
+for r in range(a.rounds):
+    order = builds if r % 2 == 0 else builds[::-1]
+    for name, path in order:
+        runs[name].append(run(path, f"{name}-{r}"))
+    print(f"round {r + 1}/{a.rounds} ({' '.join(n for n, _ in order)}) done", flush=True)
 
 
 def ns(v):
     return f"{v / 1000:.2f} µs" if v >= 1000 else f"{v:.2f} ns"
 
 
-order = ["1x8", "1x128", "64x4096", "1x1025-subnormal"]
-ids = sorted(runs["before"][0], key=lambda i: (order.index(i.split("/")[0])
-                                               if i.split("/")[0] in order else 99, i))
-med = {s: {i: statistics.median(r[i] for r in runs[s]) for i in ids} for s in runs}
-print("\n| ID | before | after | after/before | per pair |")
-print("|---|---|---|---|---|")
+names = [n for n, _ in builds]
+base = names[0]
+shapes = ["1x8", "1x128", "64x4096", "1x1025-subnormal"]
+ids = sorted(runs[base][0], key=lambda i: (shapes.index(i.split("/")[0])
+                                           if i.split("/")[0] in shapes else 99, i))
+med = {n: {i: statistics.median(r[i] for r in runs[n]) for i in ids} for n in names}
+head = " | ".join(names) + " | " + " | ".join(
+    f"{n}/{base} | per round" for n in names[1:])
+print(f"\n| ID | {head} |")
+print("|---|" + "---|" * (len(names) + 2 * (len(names) - 1)))
 for i in ids:
-    ratios = [b[i] and a_[i] / b[i] for b, a_ in zip(runs["before"], runs["after"])]
-    per = " ".join(f"{r:.3f}" for r in ratios)
-    print(f"| `{i}` | {ns(med['before'][i])} | {ns(med['after'][i])} | "
-          f"{statistics.median(ratios):.3f} | {per} |")
-print("\n| shape | before: ftz_daz/default | after: ftz_daz/default |")
-print("|---|---|---|")
+    cells = [ns(med[n][i]) for n in names]
+    for n in names[1:]:
+        ratios = [x[i] / b[i] for x, b in zip(runs[n], runs[base])]
+        cells += [f"{statistics.median(ratios):.3f}", " ".join(f"{q:.3f}" for q in ratios)]
+    print(f"| `{i}` | " + " | ".join(cells) + " |")
+print("\n| shape | " + " | ".join(f"{n}: ftz_daz/default" for n in names) + " |")
+print("|---|" + "---|" * len(names))
 for shape in dict.fromkeys(i.rsplit("/", 1)[0] for i in ids):
     d, f = f"{shape}/default", f"{shape}/ftz_daz"
-    if d in med["before"] and f in med["before"]:
-        print(f"| `{shape}` | {med['before'][f] / med['before'][d]:.3f} | "
-              f"{med['after'][f] / med['after'][d]:.3f} |")
+    if d in med[base] and f in med[base]:
+        print(f"| `{shape}` | " + " | ".join(f"{med[n][f] / med[n][d]:.3f}" for n in names) + " |")
