@@ -305,22 +305,33 @@ fn backends(test: &str) -> Vec<Softmax> {
 /// ones it has not, and why).
 fn engines(test: &str) -> Vec<Engine> {
     let mut v: Vec<Engine> = backends(test).into_iter().map(Engine::Api).collect();
-    #[cfg(target_arch = "x86_64")]
-    if quick() {
-        println!(
-            "{test}: skipping portable16 (AVX-512 lane logic): quick mode \
-             (SIMD_SOFTMAX_TEST_QUICK=1)"
-        );
-    } else {
-        v.push(Engine::Portable(
-            simd_softmax_kernels::portable::lanes16_dyn(),
-        ));
-    }
+    v.extend(portable16(test));
     println!(
         "{test}: skipping portable4 and portable8: not built for the tests (their lane \
          logic runs natively: NEON under qemu-aarch64, AVX2 on every x86-64 CPU tested)"
     );
     v
+}
+
+/// The portable 16-lane kernel, except in quick mode.
+#[cfg(target_arch = "x86_64")]
+fn portable16(test: &str) -> Option<Engine> {
+    if quick() {
+        println!(
+            "{test}: skipping portable16 (AVX-512 lane logic): quick mode \
+             (SIMD_SOFTMAX_TEST_QUICK=1)"
+        );
+        return None;
+    }
+    Some(Engine::Portable(
+        simd_softmax_kernels::portable::lanes16_dyn(),
+    ))
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn portable16(test: &str) -> Option<Engine> {
+    println!("{test}: skipping portable16 (AVX-512 lane logic): built for x86-64 test runs only");
+    None
 }
 
 /// A small deterministic generator (xorshift64*), so the test needs nothing.
