@@ -5,6 +5,7 @@
 
 use crate::dispatch::with_kernel;
 use crate::{Anchor, Element, Error, Softmax};
+use simd_softmax_kernels::fpenv::DefaultEnv;
 use simd_softmax_kernels::{Elems, ElemsMut};
 
 pub(crate) fn check_len(input: usize, output: usize) -> Result<(), Error> {
@@ -334,6 +335,10 @@ impl Softmax {
         anchor: Anchor,
     ) -> Result<(), Error> {
         check_len(p.len(), out.len())?;
+        // The scan and the comparisons with 0 below read subnormal
+        // probabilities as 0 under denormals-are-zero: they run in the
+        // default environment, as the kernel does.
+        let _env = DefaultEnv::enter();
         let scan = with_kernel!(self.imp, k => k.scan_probs(p));
         if scan.invalid {
             let index = p

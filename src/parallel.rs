@@ -9,6 +9,7 @@ use crate::dispatch::Imp;
 use crate::dispatch::with_kernel;
 use crate::{Element, Error, Softmax};
 use rayon::prelude::*;
+use simd_softmax_kernels::fpenv::DefaultEnv;
 use simd_softmax_kernels::{CHUNK, RowState};
 use simd_softmax_kernels::{Elems, ElemsMut};
 
@@ -116,7 +117,13 @@ impl Softmax {
             .par_chunks(per_task)
             .zip(states.par_chunks_mut(per_task / CHUNK))
             .for_each(|(x, st)| chunk_states(imp, I::elems(x), st));
-        let st = states.iter().fold(RowState::EMPTY, |a, &b| a.merge(b));
+        // The merge (f64 arithmetic, here on the calling thread) in the
+        // default environment, as every kernel call: the caller's rounding
+        // mode or flush bits would otherwise reach the sum.
+        let st = {
+            let _env = DefaultEnv::enter();
+            states.iter().fold(RowState::EMPTY, |a, &b| a.merge(b))
+        };
         if !st.m.is_finite() {
             return self.softmax(input, output);
         }

@@ -34,7 +34,7 @@
 
 use crate::Kernel;
 use crate::convert::{Bf16, F16, Format, HalfFormat, bf16_to_f32, f16_to_f32};
-use crate::fpenv::Nearest;
+use crate::fpenv::DefaultEnv;
 use crate::isa::{Isa, Kern, load, store};
 use crate::kernel::{Batch, check};
 use crate::plan::{STREAM_MIN, TWO_PASS_MIN};
@@ -264,7 +264,7 @@ impl<S: Isa> Kernel<S> {
     /// ```
     #[inline]
     pub fn softmax_rows_elems(self, input: Elems<'_>, mut output: ElemsMut<'_>, row_len: usize) {
-        let _nearest = Nearest::enter();
+        let _env = DefaultEnv::enter();
         check(input.len(), output.len(), row_len);
         let rows = input.len() / row_len;
         self.rows_elems::<Prob>(input.buf(), output.buf(), rows, row_len);
@@ -273,7 +273,7 @@ impl<S: Isa> Kernel<S> {
     /// [`Kernel::softmax_rows_elems`], in place.
     #[inline]
     pub fn softmax_rows_elems_in_place(self, mut data: ElemsMut<'_>, row_len: usize) {
-        let _nearest = Nearest::enter();
+        let _env = DefaultEnv::enter();
         check(data.len(), data.len(), row_len);
         let (rows, b) = (data.len() / row_len, data.buf());
         self.rows_elems::<Prob>(b, b, rows, row_len);
@@ -288,7 +288,7 @@ impl<S: Isa> Kernel<S> {
         mut output: ElemsMut<'_>,
         row_len: usize,
     ) {
-        let _nearest = Nearest::enter();
+        let _env = DefaultEnv::enter();
         check(input.len(), output.len(), row_len);
         let rows = input.len() / row_len;
         self.rows_elems::<Log>(input.buf(), output.buf(), rows, row_len);
@@ -297,7 +297,7 @@ impl<S: Isa> Kernel<S> {
     /// [`Kernel::log_softmax_rows_elems`], in place.
     #[inline]
     pub fn log_softmax_rows_elems_in_place(self, mut data: ElemsMut<'_>, row_len: usize) {
-        let _nearest = Nearest::enter();
+        let _env = DefaultEnv::enter();
         check(data.len(), data.len(), row_len);
         let (rows, b) = (data.len() / row_len, data.buf());
         self.rows_elems::<Log>(b, b, rows, row_len);
@@ -310,7 +310,7 @@ impl<S: Isa> Kernel<S> {
             Elems::F32(x) => return self.logsumexp(x),
             _ => input.buf(),
         };
-        let _nearest = Nearest::enter();
+        let _env = DefaultEnv::enter();
         let n = input.len();
         let st = self.simd().run(State::<Log> {
             x,
@@ -338,7 +338,7 @@ impl<S: Isa> Kernel<S> {
             Elems::F32(x) => return self.chunk_states(x, out),
             _ => input.buf(),
         };
-        let _nearest = Nearest::enter();
+        let _env = DefaultEnv::enter();
         let n = input.len();
         assert_eq!(
             out.len(),
@@ -371,7 +371,7 @@ impl<S: Isa> Kernel<S> {
         if let (Elems::F32(x), ElemsMut::F32(y)) = (input, &mut output) {
             return self.softmax_piece(x, y, st, stream);
         }
-        let _nearest = Nearest::enter();
+        let _env = DefaultEnv::enter();
         check(input.len(), output.len(), input.len().max(1));
         if st.m.is_finite() {
             let (x, y, n) = (input.buf(), output.buf(), input.len());

@@ -5,7 +5,7 @@
 //! double-double keys of `softmax_of_combination`.
 
 use crate::exp::ln;
-use crate::fpenv::Nearest;
+use crate::fpenv::DefaultEnv;
 use crate::isa::{Isa, Kern, load, store};
 use crate::kernel::Kernel;
 
@@ -33,7 +33,7 @@ impl<S: Isa> Kernel<S> {
     /// then one fused multiply-subtract pass.
     #[inline]
     pub fn softmax_backward(self, y: &[f32], dy: &[f32], dx: &mut [f32]) {
-        let _nearest = Nearest::enter();
+        let _env = DefaultEnv::enter();
         assert!(
             y.len() == dy.len() && y.len() == dx.len(),
             "softmax_backward: length mismatch"
@@ -45,7 +45,7 @@ impl<S: Isa> Kernel<S> {
     /// `out = diag(y) − y yᵀ`, `N×N` row-major; `out.len()` must be `N²`.
     #[inline]
     pub fn jacobian(self, y: &[f32], out: &mut [f32]) {
-        let _nearest = Nearest::enter();
+        let _env = DefaultEnv::enter();
         let n = y.len();
         assert_eq!(
             Some(out.len()),
@@ -60,6 +60,8 @@ impl<S: Isa> Kernel<S> {
     /// `+∞`) or zero, without writing anything.
     #[inline]
     pub fn scan_probs(self, p: &[f32]) -> ProbScan {
+        // A subnormal probability is not zero: DAZ would read it as one.
+        let _env = DefaultEnv::enter();
         self.simd().run(ScanProbs {
             p: p.as_ptr(),
             n: p.len(),
@@ -72,7 +74,7 @@ impl<S: Isa> Kernel<S> {
     /// `ZeroMean`; otherwise the output holds NaNs or infinities.
     #[inline]
     pub fn logits_from_probs(self, p: &[f32], out: &mut [f32], anchor: Anchor) {
-        let _nearest = Nearest::enter();
+        let _env = DefaultEnv::enter();
         assert_eq!(p.len(), out.len(), "logits_from_probs: length mismatch");
         let (src, dst, n) = (p.as_ptr(), out.as_mut_ptr(), p.len());
         self.simd().run(Logits {
@@ -87,7 +89,7 @@ impl<S: Isa> Kernel<S> {
     /// `±∞` give exactly `1`/`0`, NaN stays NaN.
     #[inline]
     pub fn sigmoid(self, input: &[f32], output: &mut [f32]) {
-        let _nearest = Nearest::enter();
+        let _env = DefaultEnv::enter();
         assert_eq!(input.len(), output.len(), "sigmoid: length mismatch");
         let (src, dst, n) = (input.as_ptr(), output.as_mut_ptr(), input.len());
         self.simd().run(Sigmoid { src, dst, n });

@@ -3,7 +3,7 @@
 //! its slices and runs the regime [`plan`] picks, in that regime's own
 //! target-feature function.
 
-use crate::fpenv::Nearest;
+use crate::fpenv::DefaultEnv;
 use crate::isa::{Isa, Kern};
 use crate::keys::ScaledKeys;
 use crate::plan::{IsaShape, Regime, STREAM_MIN, plan};
@@ -59,7 +59,7 @@ impl<S: Isa> Kernel<S> {
     /// `output = softmax(input)`.
     #[inline]
     pub fn softmax(self, input: &[f32], output: &mut [f32]) {
-        let _nearest = Nearest::enter();
+        let _env = DefaultEnv::enter();
         assert_eq!(input.len(), output.len(), "length mismatch");
         let (x, y, n) = (input.as_ptr(), output.as_mut_ptr(), input.len());
         self.batch(F32Rows::new(x), Prob::new(y), (n > 0) as usize, n);
@@ -68,7 +68,7 @@ impl<S: Isa> Kernel<S> {
     /// `data = softmax(data)`.
     #[inline]
     pub fn softmax_in_place(self, data: &mut [f32]) {
-        let _nearest = Nearest::enter();
+        let _env = DefaultEnv::enter();
         let (p, n) = (data.as_mut_ptr(), data.len());
         self.batch(F32Rows::new(p), Prob::new(p), (n > 0) as usize, n);
     }
@@ -76,7 +76,7 @@ impl<S: Isa> Kernel<S> {
     /// `output = log_softmax(input)`.
     #[inline]
     pub fn log_softmax(self, input: &[f32], output: &mut [f32]) {
-        let _nearest = Nearest::enter();
+        let _env = DefaultEnv::enter();
         assert_eq!(input.len(), output.len(), "length mismatch");
         let (x, y, n) = (input.as_ptr(), output.as_mut_ptr(), input.len());
         self.batch(F32Rows::new(x), Log::new(y), (n > 0) as usize, n);
@@ -85,7 +85,7 @@ impl<S: Isa> Kernel<S> {
     /// `data = log_softmax(data)`.
     #[inline]
     pub fn log_softmax_in_place(self, data: &mut [f32]) {
-        let _nearest = Nearest::enter();
+        let _env = DefaultEnv::enter();
         let (p, n) = (data.as_mut_ptr(), data.len());
         self.batch(F32Rows::new(p), Log::new(p), (n > 0) as usize, n);
     }
@@ -93,7 +93,7 @@ impl<S: Isa> Kernel<S> {
     /// Softmax of each `row_len`-long row of `input` into `output`.
     #[inline]
     pub fn softmax_rows(self, input: &[f32], output: &mut [f32], row_len: usize) {
-        let _nearest = Nearest::enter();
+        let _env = DefaultEnv::enter();
         check(input.len(), output.len(), row_len);
         let (x, y, n) = (input.as_ptr(), output.as_mut_ptr(), input.len());
         self.batch(F32Rows::new(x), Prob::new(y), n / row_len, row_len);
@@ -102,7 +102,7 @@ impl<S: Isa> Kernel<S> {
     /// Softmax of each `row_len`-long row of `data`, in place.
     #[inline]
     pub fn softmax_rows_in_place(self, data: &mut [f32], row_len: usize) {
-        let _nearest = Nearest::enter();
+        let _env = DefaultEnv::enter();
         check(data.len(), data.len(), row_len);
         let (p, n) = (data.as_mut_ptr(), data.len());
         self.batch(F32Rows::new(p), Prob::new(p), n / row_len, row_len);
@@ -111,7 +111,7 @@ impl<S: Isa> Kernel<S> {
     /// Log-softmax of each `row_len`-long row of `input` into `output`.
     #[inline]
     pub fn log_softmax_rows(self, input: &[f32], output: &mut [f32], row_len: usize) {
-        let _nearest = Nearest::enter();
+        let _env = DefaultEnv::enter();
         check(input.len(), output.len(), row_len);
         let (x, y, n) = (input.as_ptr(), output.as_mut_ptr(), input.len());
         self.batch(F32Rows::new(x), Log::new(y), n / row_len, row_len);
@@ -120,7 +120,7 @@ impl<S: Isa> Kernel<S> {
     /// Log-softmax of each `row_len`-long row of `data`, in place.
     #[inline]
     pub fn log_softmax_rows_in_place(self, data: &mut [f32], row_len: usize) {
-        let _nearest = Nearest::enter();
+        let _env = DefaultEnv::enter();
         check(data.len(), data.len(), row_len);
         let (p, n) = (data.as_mut_ptr(), data.len());
         self.batch(F32Rows::new(p), Log::new(p), n / row_len, row_len);
@@ -150,7 +150,7 @@ impl<S: Isa> Kernel<S> {
         row_len: usize,
         alpha: f32,
     ) {
-        let _nearest = Nearest::enter();
+        let _env = DefaultEnv::enter();
         check(input.len(), output.len(), row_len);
         if alpha == 1.0 {
             return self.softmax_rows(input, output, row_len);
@@ -192,7 +192,7 @@ impl<S: Isa> Kernel<S> {
     /// Every term must have `output.len()` elements.
     #[inline]
     pub fn softmax_of_combination(self, terms: &[(f32, &[f32])], output: &mut [f32]) {
-        let _nearest = Nearest::enter();
+        let _env = DefaultEnv::enter();
         assert!(
             terms.iter().all(|t| t.1.len() == output.len()),
             "softmax_of_combination: term length mismatch"
@@ -205,7 +205,7 @@ impl<S: Isa> Kernel<S> {
     /// pass, then `max + ln Σ` in f64.
     #[inline]
     pub fn logsumexp(self, input: &[f32]) -> f32 {
-        let _nearest = Nearest::enter();
+        let _env = DefaultEnv::enter();
         let st = self.log_state(input);
         if st.m.is_finite() {
             // A NaN in the row makes the sum NaN: the canonical NaN, so that
@@ -224,7 +224,7 @@ impl<S: Isa> Kernel<S> {
     /// [`CHUNK`] elements merged left to right.
     #[inline]
     pub fn row_state(self, input: &[f32]) -> RowState {
-        let _nearest = Nearest::enter();
+        let _env = DefaultEnv::enter();
         self.state::<Prob>(input)
     }
 
@@ -234,7 +234,7 @@ impl<S: Isa> Kernel<S> {
     /// [`Kernel::row_state`], whoever computed them.
     #[inline]
     pub fn chunk_states(self, input: &[f32], out: &mut [RowState]) {
-        let _nearest = Nearest::enter();
+        let _env = DefaultEnv::enter();
         assert_eq!(
             out.len(),
             input.len().div_ceil(CHUNK),
@@ -251,7 +251,7 @@ impl<S: Isa> Kernel<S> {
     /// non-temporal stores.
     #[inline]
     pub fn softmax_piece(self, input: &[f32], output: &mut [f32], st: RowState, stream: bool) {
-        let _nearest = Nearest::enter();
+        let _env = DefaultEnv::enter();
         check(input.len(), output.len(), input.len().max(1));
         let (x, y, n) = (input.as_ptr(), output.as_mut_ptr(), input.len());
         self.simd.run(Piece {
