@@ -35,20 +35,10 @@ use simd_softmax::Softmax;
 use std::hint::black_box;
 use std::time::Duration;
 
-fn quick() -> bool {
-    std::env::var("SIMD_SOFTMAX_BENCH_QUICK").is_ok_and(|v| v.trim() == "1")
-}
+mod common;
 
 fn config() -> Criterion {
-    let c = Criterion::default();
-    if quick() {
-        c.warm_up_time(Duration::from_millis(200))
-            .measurement_time(Duration::from_millis(500))
-            .sample_size(10)
-    } else {
-        c.warm_up_time(Duration::from_millis(500))
-            .measurement_time(Duration::from_secs(2))
-    }
+    common::config(Duration::from_millis(500), Duration::from_secs(2))
 }
 
 /// The thread's FP control register, and the flush bits of this

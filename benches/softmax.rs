@@ -57,6 +57,8 @@ use std::hint::black_box;
 use std::sync::Once;
 use std::time::Duration;
 
+mod common;
+
 /// Row lengths of the `backends` group.
 const LENS: [usize; 7] = [8, 32, 128, 1000, 4096, 32000, 128256];
 
@@ -78,23 +80,8 @@ const SHAPES: [(usize, usize); 10] = [
 /// rest stream from memory and get the long-benchmark settings.
 const IN_CACHE_ELEMS: usize = 1 << 18;
 
-/// Set to `1` for a smoke run of every ID with short times.
-const QUICK_ENV: &str = "SIMD_SOFTMAX_BENCH_QUICK";
-
-fn quick() -> bool {
-    std::env::var(QUICK_ENV).is_ok_and(|v| v.trim() == "1")
-}
-
 fn config() -> Criterion {
-    let c = Criterion::default();
-    if quick() {
-        c.warm_up_time(Duration::from_millis(200))
-            .measurement_time(Duration::from_millis(500))
-            .sample_size(10)
-    } else {
-        c.warm_up_time(Duration::from_secs(1))
-            .measurement_time(Duration::from_secs(3))
-    }
+    common::config(Duration::from_secs(1), Duration::from_secs(3))
 }
 
 /// `n` values uniform in [−10, 10), reproducible per `seed`.
