@@ -35,12 +35,12 @@
 use crate::Kernel;
 use crate::convert::{Bf16, F16, Format, HalfFormat, bf16_to_f32, f16_to_f32};
 use crate::fpenv::DefaultEnv;
-use crate::isa::{Isa, Kern, load, store};
+use crate::isa::{Isa, Kern, elems_before_aligned, load, store};
 use crate::kernel::{Batch, check};
 use crate::plan::{STREAM_MIN, TWO_PASS_MIN};
 use crate::regime::two_pass::{CHUNK, RowState, chunk_blocks, finish_chunk};
 use crate::regime::{Due, range_of, special_results, sweep_from};
-use crate::stage::{F32Rows, Log, Prob, Sink, Source};
+use crate::stage::{F32Out, F32Rows, Log, Prob, Sink, Source};
 use crate::sum::ExpSum;
 use core::marker::PhantomData;
 
@@ -229,25 +229,17 @@ impl Levels {
     }
 }
 
-/// The f32 sinks the edge runs: built on an f32 output address.
-pub(crate) trait F32Sink: Sink {
+/// The f32 sinks the edge runs (either result form into f32 rows), built
+/// on an f32 output address.
+pub(crate) trait F32Sink: Sink<Out = F32Out> {
     /// The sink writing contiguous rows from `p`.
-    fn at(p: *mut f32) -> Self;
-}
-
-impl F32Sink for Prob {
     #[inline(always)]
     fn at(p: *mut f32) -> Self {
-        Prob::new(p)
+        Self::to(F32Out::new(p))
     }
 }
 
-impl F32Sink for Log {
-    #[inline(always)]
-    fn at(p: *mut f32) -> Self {
-        Log::new(p)
-    }
-}
+impl<Snk: Sink<Out = F32Out>> F32Sink for Snk {}
 
 impl<S: Isa> Kernel<S> {
     /// Softmax of each `row_len`-long row of `input` into `output`, any
@@ -1007,8 +999,7 @@ unsafe fn narrow_n<S: Isa, H: HalfFormat, const LEVEL: u8>(
     // vector-aligned addresses.
     unsafe {
         if stream && S::HAS_STREAM {
-            let width = core::mem::size_of::<S::f32s>();
-            let head = ((dst as usize).wrapping_neg() % width / 2).min(n);
+            let head = elems_before_aligned::<S, u16>(dst, n);
             narrow_few::<S, H, LEVEL>(s, src, dst, head);
             i = head;
             for _ in 0..(n - i) / (2 * l) {

@@ -35,7 +35,7 @@
 //! ([`Acc::KEEPS_TINY`]); neither knows the stages.
 
 use crate::exp::EXP_LO;
-use crate::isa::{Isa, load, store};
+use crate::isa::{Isa, elems_before_aligned, load, store};
 use crate::sum::{Acc, ExpSum, PlainAcc, SplitAcc};
 
 /// How a row's logits are read. A row is named by a handle
@@ -446,9 +446,7 @@ impl Output for F32Out {
     }
     #[inline(always)]
     fn stream_head<S: Isa>(&self, row: *mut f32, i: usize, n: usize) -> usize {
-        let width = core::mem::size_of::<S::f32s>();
-        // f32 slices are 4-byte aligned, so the distance is whole elements.
-        ((row.wrapping_add(i) as usize).wrapping_neg() % width / 4).min(n)
+        elems_before_aligned::<S, f32>(row.wrapping_add(i), n)
     }
     #[inline(always)]
     unsafe fn store1(&self, row: *mut f32, i: usize, v: f32) {
@@ -485,6 +483,9 @@ pub trait Sink: Copy {
     type Out: Output<Row = Self::Row>;
     /// An output row's handle (the output's).
     type Row: Copy;
+
+    /// The sink writing its results to `out`.
+    fn to(out: Self::Out) -> Self;
 
     /// The output.
     fn output(&self) -> &Self::Out;
@@ -555,13 +556,6 @@ pub struct Probs<O: Output> {
 /// Softmax's results to f32 rows.
 pub type Prob = Probs<F32Out>;
 
-impl<O: Output> Probs<O> {
-    /// Results to `out`.
-    pub fn to(out: O) -> Self {
-        Probs { out }
-    }
-}
-
 impl Prob {
     /// Contiguous f32 rows from `p`.
     pub fn new(p: *mut f32) -> Self {
@@ -576,6 +570,10 @@ impl<O: Output> Sink for Probs<O> {
     type Out = O;
     type Row = O::Row;
 
+    #[inline(always)]
+    fn to(out: O) -> Self {
+        Probs { out }
+    }
     #[inline(always)]
     fn output(&self) -> &O {
         &self.out
@@ -633,13 +631,6 @@ pub struct LogProbs<O: Output> {
 /// Log-softmax's results to f32 rows.
 pub type Log = LogProbs<F32Out>;
 
-impl<O: Output> LogProbs<O> {
-    /// Results to `out`.
-    pub fn to(out: O) -> Self {
-        LogProbs { out }
-    }
-}
-
 impl Log {
     /// Contiguous f32 rows from `p`.
     pub fn new(p: *mut f32) -> Self {
@@ -654,6 +645,10 @@ impl<O: Output> Sink for LogProbs<O> {
     type Out = O;
     type Row = O::Row;
 
+    #[inline(always)]
+    fn to(out: O) -> Self {
+        LogProbs { out }
+    }
     #[inline(always)]
     fn output(&self) -> &O {
         &self.out

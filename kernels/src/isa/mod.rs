@@ -468,6 +468,15 @@ pub(crate) fn fast_two_sum<S: Simd>(s: S, hi: &mut S::f32s, x: S::f32s) -> S::f3
     s.sub_f32s(x, added)
 }
 
+/// Elements of `T` from `p` before the first address aligned to the
+/// vector width (where [`Isa::store_stream`] may store), at most `n`.
+/// `p` is aligned to `T`, so the distance is whole elements.
+#[inline(always)]
+pub(crate) fn elems_before_aligned<S: Simd, T>(p: *const T, n: usize) -> usize {
+    let width = core::mem::size_of::<S::f32s>();
+    ((p as usize).wrapping_neg() % width / core::mem::size_of::<T>()).min(n)
+}
+
 /// One vector from `p`.
 ///
 /// # Safety
