@@ -3,14 +3,16 @@
 ABBA pairs on core 1: the check a change to a hot path needs (a regression
 of more than 3 % at any shape needs a reason).
 
-    scripts/ab.py BASE [NEW] [--pairs 4] [--ops softmax,log_softmax,scaled]
+    scripts/ab.py BASE [NEW] [--pairs 4] [--ops softmax,log_softmax,scaled,bf16-bf16,...]
                   [--backends avx512,avx2] [--shapes 32768x8,8192x32,...] [--core 1]
 
 BASE and NEW are commits (NEW defaults to the working tree). Each side is a
 git worktree under $AB_DIR (default /tmp/simd-softmax-ab) with a small
 release binary that calls the public API only (`softmax_rows`,
-`log_softmax_rows`, `softmax_scaled_rows` with alpha = 0.7, per backend), so
-any two commits with that API compare. One measurement is the median
+`log_softmax_rows`, `softmax_scaled_rows` with alpha = 0.7, per backend; the
+half pairs `bf16-bf16`, `f16-f16`, `bf16-f32`, `f32-bf16` and
+`log-bf16-bf16` through the same generic functions), so any two commits
+with that API compare. One measurement is the median
 ns/element over `3e7 / elements` calls (5 to 400) on inputs uniform in
 [-10, 10); each pair runs both sides seconds apart, in ABBA order. Prints
 a Markdown table per (op, backend): the medians of both sides, the median
@@ -39,6 +41,13 @@ fn main() {
         (s >> 40) as f32 / (1u64 << 24) as f32 * 20.0 - 10.0
     }).collect();
     let mut y = vec![0.0f32; n];
+    // The half pairs' buffers, where the op names them (input-output).
+    let half_in = op.starts_with("bf16-") || op.starts_with("f16-");
+    let half_out = op.ends_with("-bf16") || op.ends_with("-f16");
+    let xb: Vec<half::bf16> = match half_in { true => x.iter().map(|&v| half::bf16::from_f32(v)).collect(), false => vec![] };
+    let xh: Vec<half::f16> = match half_in { true => x.iter().map(|&v| half::f16::from_f32(v)).collect(), false => vec![] };
+    let mut yb = vec![half::bf16::ZERO; if half_out { n } else { 0 }];
+    let mut yh = vec![half::f16::ZERO; if half_out { n } else { 0 }];
     let mut t = Vec::with_capacity(iters);
     for _ in 0..iters {
         let t0 = Instant::now();
@@ -46,12 +55,18 @@ fn main() {
             "softmax" => sm.softmax_rows(&x, &mut y, cols).unwrap(),
             "log_softmax" => sm.log_softmax_rows(&x, &mut y, cols).unwrap(),
             "scaled" => sm.softmax_scaled_rows(&x, &mut y, cols, 0.7).unwrap(),
-            _ => panic!("op: softmax | log_softmax | scaled"),
+            "bf16-bf16" => sm.softmax_rows(&xb, &mut yb, cols).unwrap(),
+            "f16-f16" => sm.softmax_rows(&xh, &mut yh, cols).unwrap(),
+            "bf16-f32" => sm.softmax_rows(&xb, &mut y, cols).unwrap(),
+            "f32-bf16" => sm.softmax_rows(&x, &mut yb, cols).unwrap(),
+            "log-bf16-bf16" => sm.log_softmax_rows(&xb, &mut yb, cols).unwrap(),
+            _ => panic!("op: softmax | log_softmax | scaled | bf16-bf16 | f16-f16 | bf16-f32 | f32-bf16 | log-bf16-bf16"),
         }
         t.push(t0.elapsed().as_secs_f64() * 1e9 / n as f64);
     }
     t.sort_by(f64::total_cmp);
-    println!("{:.4} {}", t[iters / 2], y[n / 2]);
+    let probe = y[n / 2] + yb.get(n / 2).map_or(0.0, |v| v.to_f32()) + yh.get(n / 2).map_or(0.0, |v| v.to_f32());
+    println!("{:.4} {}", t[iters / 2], probe);
 }
 '''
 
@@ -73,7 +88,7 @@ def side(name, commit, ab_dir):
     (crate / "src").mkdir(parents=True, exist_ok=True)
     (crate / "Cargo.toml").write_text(
         f'[package]\nname = "ab"\nversion = "0.1.0"\nedition = "2024"\n'
-        f'[dependencies]\nsimd-softmax = {{ path = "{tree}" }}\n[workspace]\n')
+        f'[dependencies]\nsimd-softmax = {{ path = "{tree}" }}\nhalf = "2"\n[workspace]\n')
     (crate / "src" / "main.rs").write_text(MAIN_RS)
     sh("cargo", "build", "--release", "-q", cwd=crate)
     return crate / "target" / "release" / "ab"
