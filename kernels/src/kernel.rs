@@ -380,8 +380,17 @@ impl<Src: Source, Snk: Sink> Batch<Src, Snk> {
     /// (`docs/PERFORMANCE.md#code-generation`).
     #[inline(always)]
     fn run_unstreamed<S: Isa>(self, s: S) {
+        self.run_long::<S, false>(s)
+    }
+
+    /// [`Batch::run`] for a batch the planner does not send to the short
+    /// regime, with the streaming form where `STREAMED` (the tests'
+    /// recording source, which has no use for the short regimes).
+    #[inline(always)]
+    pub(crate) fn run_long<S: Isa, const STREAMED: bool>(self, s: S) {
         match plan(IsaShape::of::<S>(), self.rows * self.w, self.w) {
             Regime::TwoPass => s.run(In::<_, _, TWO_PASS>(self)),
+            Regime::Streaming if STREAMED && S::HAS_STREAM => s.run(In::<_, _, STREAMING>(self)),
             _ => s.run(In::<_, _, PIPELINE>(self)),
         }
     }

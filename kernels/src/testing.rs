@@ -11,13 +11,18 @@
 //! - [`Target::widen`], [`Target::narrow`]: the half-precision edge's
 //!   conversion loops at each level the CPU runs;
 //!   [`Target::softmax_rows_elems`]: any element formats on any target.
+//! - [`Target::prefetches`]: the prefetches a batch asks for, recorded by
+//!   a test-only source (prefetching is a hint: no result shows a wrong
+//!   address).
 
 use crate::convert::{Bf16, F16, Format};
 use crate::edge::{Elems, ElemsMut};
 use crate::isa::{Isa, Kern, load};
+use crate::kernel::Batch;
 use crate::kernel::Kernel;
 use crate::plan::Regime;
-use crate::stage::{Prob, ScaledRows, Source};
+use crate::stage::{F32Rows, Prob, ScaledRows, Source};
+use core::cell::Cell;
 
 /// bf16 inputs as raw `u16` bit patterns: the keys are the f32 values
 /// whose upper halves they are (exact). A stage with an element type of
@@ -96,6 +101,69 @@ impl Source for Bf16Bits {
     }
 }
 
+/// Plain f32 rows whose prefetches are recorded: each as its element
+/// offset from the batch's first element, the first `log.len()` into
+/// `log`, all of them counted in `count`. Keys, exps and results are
+/// [`F32Rows`]'s; it gives no raw row, so no hand-written loop takes it.
+#[derive(Clone, Copy)]
+struct Recorded<'a> {
+    rows: F32Rows,
+    base: *const f32,
+    log: &'a [Cell<usize>],
+    count: &'a Cell<usize>,
+}
+
+impl Source for Recorded<'_> {
+    type Shift<S: Isa> = S::f32s;
+    type Row = *const f32;
+
+    fn row(&self, r: usize, w: usize) -> *const f32 {
+        self.rows.row(r, w)
+    }
+    fn row_after(&self, row: *const f32, k: usize, w: usize) -> *const f32 {
+        self.rows.row_after(row, k, w)
+    }
+    fn prefetch<S: Isa>(&self, _: S, row: *const f32, i: usize) {
+        let at = (row as usize).wrapping_sub(self.base as usize) / 4 + i;
+        let k = self.count.get();
+        if let Some(slot) = self.log.get(k) {
+            slot.set(at);
+        }
+        self.count.set(k + 1);
+    }
+    unsafe fn load<S: Isa>(&self, s: S, row: *const f32, i: usize) -> S::f32s {
+        // SAFETY: the caller's contract.
+        unsafe { self.rows.load(s, row, i) }
+    }
+    unsafe fn load_tail<S: Isa>(
+        &self,
+        s: S,
+        row: *const f32,
+        i: usize,
+        rem: usize,
+        pad: f32,
+    ) -> S::f32s {
+        // SAFETY: the caller's contract.
+        unsafe { self.rows.load_tail(s, row, i, rem, pad) }
+    }
+    unsafe fn key(&self, row: *const f32, i: usize) -> f32 {
+        // SAFETY: the caller's contract.
+        unsafe { self.rows.key(row, i) }
+    }
+    fn shift<S: Isa>(&self, s: S, m: S::f32s) -> S::f32s {
+        self.rows.shift(s, m)
+    }
+    fn diff<S: Isa>(&self, s: S, key: S::f32s, m: S::f32s) -> S::f32s {
+        self.rows.diff(s, key, m)
+    }
+    fn neg_diff<S: Isa>(&self, s: S, key: S::f32s, m: S::f32s) -> S::f32s {
+        self.rows.neg_diff(s, key, m)
+    }
+    fn diff1(&self, key: f32, m: f32) -> f32 {
+        self.rows.diff1(key, m)
+    }
+}
+
 /// An instruction set of this build, for the tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -165,6 +233,7 @@ enum Job<'a> {
     Bf16(&'a [u16], *mut f32, usize, usize),
     Scaled(&'a [f32], *mut f32, usize, usize, f32),
     Plan(usize, usize),
+    Prefetches(Recorded<'a>, *mut f32, usize, usize),
 }
 
 impl Kern for Job<'_> {
@@ -182,6 +251,12 @@ impl Kern for Job<'_> {
                 None
             }
             Job::Plan(n, w) => Some(k.plan(n, w)),
+            Job::Prefetches(src, y, n, w) => {
+                // SAFETY: `Target::prefetches` built the source and `y`
+                // from slices of `n` (checked), whole rows of `w`.
+                unsafe { Batch::new(src, Prob::new(y), n / w, w).run_long::<S, true>(s) };
+                None
+            }
         }
     }
 }
@@ -299,6 +374,39 @@ impl Target {
             log,
         };
         self.run(job).is_some()
+    }
+
+    /// Softmax of each `row_len`-long row (longer than the short regime's
+    /// rows) through the regime the planner picks, with a source that
+    /// records every prefetch the regime asks for: its element offset from
+    /// `input`'s first element, the first `log.len()` of them into `log`.
+    /// Returns how many were asked for (`None` where the target is
+    /// missing). The results are the softmax's.
+    pub fn prefetches(
+        self,
+        input: &[f32],
+        output: &mut [f32],
+        row_len: usize,
+        log: &mut [usize],
+    ) -> Option<usize> {
+        assert!(input.len() == output.len() && row_len > 0 && input.len() % row_len == 0);
+        let count = Cell::new(0);
+        let src = Recorded {
+            rows: F32Rows::new(input.as_ptr()),
+            base: input.as_ptr(),
+            log: Cell::from_mut(log).as_slice_of_cells(),
+            count: &count,
+        };
+        if input.is_empty() {
+            return self.available().then_some(0);
+        }
+        let plan = self.plan(input.len(), row_len);
+        assert!(
+            !matches!(plan, Some(Regime::Short { .. })),
+            "rows longer than short ones"
+        );
+        let job = Job::Prefetches(src, output.as_mut_ptr(), input.len(), row_len);
+        self.run(job).map(|_| count.get())
     }
 
     /// Softmax of each `row_len`-long row of bf16 bit patterns, through the

@@ -244,10 +244,12 @@ pub(crate) unsafe fn chunk_blocks<S: Isa, Src: Source, Snk: Sink>(
             }
             if st.m > f32::NEG_INFINITY {
                 let sh = src.shift(s, s.splat_f32s(st.m));
+                // The sweep passes each pair's own element index: the
+                // same element of the next block is `len` further.
                 let pf = &mut Prefetch {
                     src,
                     row: x,
-                    ahead: i + len,
+                    ahead: len,
                 };
                 let sum = match src.in_exp_range(blo, st.m) {
                     true => sweep::<S, Src, Snk::Acc<S>, _, true>(s, src, x, i, len, sh, pf),
