@@ -15,6 +15,10 @@
 //! shapes/<rows>x<cols>/naive
 //! shapes/<rows>x<cols>/floor               1 read + 1 write per element (8 B)
 //! shapes/1x16777216/floor2pass             2 reads + 1 write per element (12 B)
+//! shapes/<rows>x<cols>/floor-stream        the out-of-cache shapes: `floor` with
+//!                                          non-temporal stores (no read for ownership)
+//! shapes/1x16777216/floor2pass-stream      `floor2pass` with non-temporal stores
+//! shapes/<rows>x<cols>/rten-vecmath        a peer: rten-vecmath's softmax, row by row
 //! parallel/<rows>x<cols>/{1thread,par}      feature `rayon`: 16384x4096, 1x16777216
 //! half/<rows>x<cols>/f32                     the ten shapes, default backend: f32 → f32,
 //! half/<rows>x<cols>/{bf16-bf16,f16-f16,bf16-f32}   the half pairs (input-output),
@@ -175,6 +179,10 @@ fn bench_shapes(c: &mut Criterion) {
                 });
             });
         }
+        g.bench_function("rten-vecmath", |b| {
+            let (x, y) = buffers(&mut slot, n, seed);
+            b.iter(|| rten_softmax_rows(black_box(x), black_box(&mut *y), cols));
+        });
         g.bench_function("naive", |b| {
             let (x, y) = buffers(&mut slot, n, seed);
             b.iter(|| naive_softmax_rows(black_box(x), black_box(&mut *y), cols));
@@ -183,13 +191,38 @@ fn bench_shapes(c: &mut Criterion) {
             let (x, y) = buffers(&mut slot, n, seed);
             b.iter(|| floor_scale(black_box(x), black_box(&mut *y), black_box(0.5)));
         });
+        if !in_cache {
+            g.bench_function("floor-stream", |b| {
+                let (x, y) = buffers(&mut slot, n, seed);
+                b.iter(|| floor_scale_stream(black_box(x), black_box(&mut *y), black_box(0.5)));
+            });
+        }
         if rows == 1 && !in_cache {
             g.bench_function("floor2pass", |b| {
                 let (x, y) = buffers(&mut slot, n, seed);
-                b.iter(|| floor_max_then_scale(black_box(x), black_box(&mut *y)));
+                b.iter(|| floor_max_then_scale(black_box(x), black_box(&mut *y), false));
+            });
+            g.bench_function("floor2pass-stream", |b| {
+                let (x, y) = buffers(&mut slot, n, seed);
+                b.iter(|| floor_max_then_scale(black_box(x), black_box(&mut *y), true));
             });
         }
         g.finish();
+    }
+}
+
+/// rten-vecmath's softmax (its own run-time dispatch, AVX-512 where the
+/// CPU has it) on each row, as an engine using it calls it.
+#[inline(never)]
+fn rten_softmax_rows(x: &[f32], y: &mut [f32], cols: usize) {
+    use rten_simd::SimdOp;
+    use std::mem::MaybeUninit;
+    for (xr, yr) in x.chunks_exact(cols).zip(y.chunks_exact_mut(cols)) {
+        // SAFETY: `MaybeUninit<f32>` has f32's layout, and rten only
+        // writes initialized f32 values through the view (every element).
+        let out: &mut [MaybeUninit<f32>] =
+            unsafe { &mut *(yr as *mut [f32] as *mut [MaybeUninit<f32>]) };
+        rten_vecmath::Softmax::new(xr, out).dispatch();
     }
 }
 
@@ -220,14 +253,106 @@ fn floor_scale(x: &[f32], y: &mut [f32], c: f32) {
 }
 
 /// Floor of a two-pass algorithm on one huge row: a read-only max pass, then
-/// `y = x · c(max)`; 12 bytes of traffic per element.
+/// `y = x · c(max)`; 12 bytes of traffic per element (`stream`: the
+/// second pass with non-temporal stores, [`floor_scale_stream`]).
 #[inline(never)]
-fn floor_max_then_scale(x: &[f32], y: &mut [f32]) {
+fn floor_max_then_scale(x: &[f32], y: &mut [f32], stream: bool) {
     let arch = pulp::Arch::new();
     let m = arch.dispatch(Max { x });
     // Makes pass 2 depend on pass 1 without changing the work it does.
     let c = if black_box(m) > f32::MAX { 0.25 } else { 0.5 };
-    arch.dispatch(Scale { x, y, c })
+    match stream {
+        true => floor_scale_stream(x, y, c),
+        false => arch.dispatch(Scale { x, y, c }),
+    }
+}
+
+/// Streaming-store floor: `y = x · c` with non-temporal stores (the
+/// physical limit of one pass: 4 B read and 4 B written per element, no
+/// read for ownership of the output's lines), 512-bit where the CPU has
+/// AVX-512, else 256-bit AVX; plain stores elsewhere.
+#[inline(never)]
+fn floor_scale_stream(x: &[f32], y: &mut [f32], c: f32) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if let Some(v4) = pulp::x86::V4::try_new() {
+            let tok = Tok::V4(v4);
+            return Simd::vectorize(v4, StreamScale { x, y, c, tok });
+        }
+        if let Some(v3) = pulp::x86::V3::try_new() {
+            let tok = Tok::V3(v3);
+            return Simd::vectorize(v3, StreamScale { x, y, c, tok });
+        }
+    }
+    floor_scale(x, y, c)
+}
+
+/// The x86-64 token [`StreamScale`] runs on.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+enum Tok {
+    V4(pulp::x86::V4),
+    V3(pulp::x86::V3),
+}
+
+/// [`floor_scale_stream`] on x86-64: the elements before the first
+/// vector-aligned output address plainly, then `vmovntps` (64 bytes per
+/// store on AVX-512, 32 on AVX2), the tail plainly, one `sfence`.
+#[cfg(target_arch = "x86_64")]
+struct StreamScale<'a> {
+    x: &'a [f32],
+    y: &'a mut [f32],
+    c: f32,
+    tok: Tok,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl WithSimd for StreamScale<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        let StreamScale { x, y, c, tok } = self;
+        let n = x.len().min(y.len());
+        let lanes = match tok {
+            Tok::V4(_) => 16,
+            Tok::V3(_) => 8,
+        };
+        let head = ((y.as_ptr() as usize).wrapping_neg() % (4 * lanes) / 4).min(n);
+        for (o, &v) in y[..head].iter_mut().zip(&x[..head]) {
+            *o = v * c;
+        }
+        let mut i = head;
+        // SAFETY: every access is below `n`; streamed stores are aligned
+        // to the vector (after the head).
+        unsafe {
+            match tok {
+                Tok::V4(v4) => {
+                    let f = v4.avx512f;
+                    let cv = f._mm512_set1_ps(c);
+                    while i + 16 <= n {
+                        let v = f._mm512_mul_ps(f._mm512_loadu_ps(x.as_ptr().add(i)), cv);
+                        f._mm512_stream_ps(y.as_mut_ptr().add(i), v);
+                        i += 16;
+                    }
+                    v4.sse._mm_sfence();
+                }
+                Tok::V3(v3) => {
+                    let a = v3.avx;
+                    let cv = a._mm256_set1_ps(c);
+                    while i + 8 <= n {
+                        let v = a._mm256_mul_ps(a._mm256_loadu_ps(x.as_ptr().add(i)), cv);
+                        a._mm256_stream_ps(y.as_mut_ptr().add(i), v);
+                        i += 8;
+                    }
+                    v3.sse._mm_sfence();
+                }
+            }
+        }
+        for (o, &v) in y[i..n].iter_mut().zip(&x[i..n]) {
+            *o = v * c;
+        }
+    }
 }
 
 struct Scale<'a> {

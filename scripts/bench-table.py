@@ -15,7 +15,8 @@ so that drift between rounds (this VM moves by up to ±30 %) cancels.
 
 The floor is `floor` (one read, one write per element) for the batched
 shapes and `floor2pass` (a max pass, then a read and a write) for the
-single 2^24 row, as the performance issue defines it.
+single 2^24 row; the streaming floor (out-of-cache shapes) is the same
+with non-temporal stores (`floor-stream`, `floor2pass-stream`).
 """
 import argparse, json, pathlib, statistics, sys
 
@@ -41,15 +42,22 @@ def criterion(root):
 
 
 def mlas(path):
+    """The MLAS row of run.sh's table, by the shapes its header names (all
+    ten, or those of `--only`)."""
+    shapes = SHAPES
     for line in pathlib.Path(path).read_text().splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("| op |"):
+            shapes = cells[1:]
         if line.startswith("| MLAS Softmax |"):
-            cells = [c.strip() for c in line.strip("|").split("|")][1:]
-            return dict(zip(SHAPES, map(float, cells)))
+            return dict(zip(shapes, map(float, cells[1:])))
     sys.exit(f"no '| MLAS Softmax |' row in {path}")
 
 
-def floor_of(ours, shape):
+def floor_of(ours, shape, stream=False):
     name = "floor2pass" if shape == "1x16777216" else "floor"
+    if stream:
+        name += "-stream"
     return ours.get(name, {}).get(shape)
 
 
@@ -60,11 +68,12 @@ def table(rounds):
     for _, ours in rounds:
         names += [k for k in ours if k not in names]
     order = [k for k in KERNELS if k in names]
-    order += [k for k in ("naive", "floor", "floor2pass") if k in names]
+    order += [k for k in ("naive", "floor", "floor2pass", "floor-stream", "floor2pass-stream")
+              if k in names]
     order += sorted(k for k in names if k not in order)
     out = {}
     if all(m for m, _ in rounds):
-        out["MLAS"] = {s: med([m[s] for m, _ in rounds]) for s in SHAPES}
+        out["MLAS"] = {s: med([m[s] for m, _ in rounds if s in m]) for s in SHAPES}
     for k in order:
         out[k] = {s: med([o[k][s] for _, o in rounds if s in o.get(k, {})]) for s in SHAPES}
     ratios = {}
@@ -73,9 +82,12 @@ def table(rounds):
             continue
         if "MLAS" in out:
             ratios[f"{k} / MLAS"] = {s: med([o[k][s] / m[s] for m, o in rounds
-                                             if s in o.get(k, {})]) for s in SHAPES}
+                                             if s in o.get(k, {}) and s in m]) for s in SHAPES}
         ratios[f"{k} / floor"] = {s: med([o[k][s] / floor_of(o, s) for _, o in rounds
                                           if s in o.get(k, {}) and floor_of(o, s)]) for s in SHAPES}
+        ratios[f"{k} / streaming floor"] = {
+            s: med([o[k][s] / floor_of(o, s, True) for _, o in rounds
+                    if s in o.get(k, {}) and floor_of(o, s, True)]) for s in SHAPES}
     fmt = lambda v, p: "–" if v is None else f"{v:.{p}f}"
     lines = ["| ns/element | " + " | ".join(SHAPES) + " |", "|---" * (len(SHAPES) + 1) + "|"]
     for name, vals in out.items():
