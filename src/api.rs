@@ -32,6 +32,29 @@ pub(crate) fn check_rows(len: usize, row_len: usize) -> Result<(), Error> {
     }
 }
 
+/// `rows` rows of `row_len`, `stride` apart, in a buffer of `len`: the
+/// last row need not be padded to a full stride.
+pub(crate) fn check_strided(
+    len: usize,
+    rows: usize,
+    row_len: usize,
+    stride: usize,
+) -> Result<(), Error> {
+    if row_len == 0 || stride < row_len {
+        return Err(Error::InvalidStride { row_len, stride });
+    }
+    if rows == 0 {
+        return Ok(());
+    }
+    let needed = (rows - 1)
+        .checked_mul(stride)
+        .and_then(|v| v.checked_add(row_len));
+    match needed {
+        Some(n) if n <= len => Ok(()),
+        _ => Err(Error::RowsBeyondBuffer { len, needed }),
+    }
+}
+
 /// A softmax-shaped operation over rows.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Op {
@@ -50,6 +73,27 @@ impl Softmax {
         match op {
             Op::Softmax => with_kernel!(self.imp, k => k.softmax_rows_elems(x, y, row_len)),
             Op::LogSoftmax => with_kernel!(self.imp, k => k.log_softmax_rows_elems(x, y, row_len)),
+        }
+    }
+
+    /// `op` over `rows` strided rows from `x` to `y` (checked).
+    #[inline(never)]
+    pub(crate) fn rows_strided_elems(
+        &self,
+        op: Op,
+        x: Elems<'_>,
+        y: ElemsMut<'_>,
+        rows: usize,
+        row_len: usize,
+        (xs, ys): (usize, usize),
+    ) {
+        match op {
+            Op::Softmax => with_kernel!(self.imp, k => {
+                k.softmax_rows_strided_elems(x, y, rows, row_len, xs, ys)
+            }),
+            Op::LogSoftmax => with_kernel!(self.imp, k => {
+                k.log_softmax_rows_strided_elems(x, y, rows, row_len, xs, ys)
+            }),
         }
     }
 
@@ -201,6 +245,70 @@ impl Softmax {
         check_rows(input.len(), row_len)?;
         let (x, y) = (I::elems(input), O::elems_mut(output));
         self.rows_elems(Op::LogSoftmax, x, y, row_len);
+        Ok(())
+    }
+
+    /// Softmax of `rows` rows of `row_len` whose starts are
+    /// `input_stride` elements apart in `input` and `output_stride` apart
+    /// in `output` (a KV cache whose capacity exceeds its current length):
+    /// row `r` is `input[r·input_stride..][..row_len]` and goes to
+    /// `output[r·output_stride..][..row_len]`. The elements between rows
+    /// are neither read nor written, and the last row need not be padded to
+    /// a full stride. Each row's result is the one
+    /// [`Softmax::softmax_rows`] gives it, bit for bit.
+    ///
+    /// Errors: [`Error::InvalidStride`] for `row_len == 0` or a stride
+    /// shorter than a row, [`Error::RowsBeyondBuffer`] where the rows do
+    /// not fit a buffer; the output is then untouched.
+    ///
+    /// ```
+    /// // Two rows of 2 in a cache of capacity 3, written packed.
+    /// let cache = [0.0f32, 0.0, 9.0, 5.0, 5.0];
+    /// let mut y = [0.0f32; 4];
+    /// simd_softmax::Softmax::new().softmax_rows_strided(&cache, &mut y, 2, 2, 3, 2)?;
+    /// assert_eq!(y, [0.5; 4]);
+    /// # Ok::<(), simd_softmax::Error>(())
+    /// ```
+    pub fn softmax_rows_strided<I: Element, O: Element>(
+        &self,
+        input: &[I],
+        output: &mut [O],
+        rows: usize,
+        row_len: usize,
+        input_stride: usize,
+        output_stride: usize,
+    ) -> Result<(), Error> {
+        check_strided(input.len(), rows, row_len, input_stride)?;
+        check_strided(output.len(), rows, row_len, output_stride)?;
+        let (x, y) = (I::elems(input), O::elems_mut(output));
+        let strides = (input_stride, output_stride);
+        self.rows_strided_elems(Op::Softmax, x, y, rows, row_len, strides);
+        Ok(())
+    }
+
+    /// Log-softmax of strided rows (see [`Softmax::softmax_rows_strided`]).
+    ///
+    /// ```
+    /// let cache = [1.0f32, 1.0, 0.0, 2.0, 2.0, 0.0];
+    /// let mut y = [0.0f32; 4];
+    /// simd_softmax::Softmax::new().log_softmax_rows_strided(&cache, &mut y, 2, 2, 3, 2)?;
+    /// assert!(y.iter().all(|v| (v + std::f32::consts::LN_2).abs() < 1e-6));
+    /// # Ok::<(), simd_softmax::Error>(())
+    /// ```
+    pub fn log_softmax_rows_strided<I: Element, O: Element>(
+        &self,
+        input: &[I],
+        output: &mut [O],
+        rows: usize,
+        row_len: usize,
+        input_stride: usize,
+        output_stride: usize,
+    ) -> Result<(), Error> {
+        check_strided(input.len(), rows, row_len, input_stride)?;
+        check_strided(output.len(), rows, row_len, output_stride)?;
+        let (x, y) = (I::elems(input), O::elems_mut(output));
+        let strides = (input_stride, output_stride);
+        self.rows_strided_elems(Op::LogSoftmax, x, y, rows, row_len, strides);
         Ok(())
     }
 
@@ -501,6 +609,62 @@ pub fn softmax_rows<I: Element, O: Element>(
 /// ```
 pub fn softmax_rows_in_place<E: Element>(data: &mut [E], row_len: usize) -> Result<(), Error> {
     Softmax::new().softmax_rows_in_place(data, row_len)
+}
+
+/// Softmax of `rows` rows of `row_len`, `input_stride` and
+/// `output_stride` elements apart, default backend (see
+/// [`Softmax::softmax_rows_strided`]).
+///
+/// ```
+/// use simd_softmax::{softmax_rows_strided, Error};
+/// // Scores of 3 queries over 5 cached keys, in a cache of capacity 8.
+/// let cache = vec![0.5f32; 8 * 2 + 5];
+/// let mut probs = vec![0.0f32; 3 * 5];
+/// softmax_rows_strided(&cache, &mut probs, 3, 5, 8, 5)?;
+/// assert!(probs.iter().all(|&p| (p - 0.2).abs() < 1e-6));
+/// assert_eq!(
+///     softmax_rows_strided(&cache, &mut probs, 3, 5, 4, 5),
+///     Err(Error::InvalidStride { row_len: 5, stride: 4 })
+/// );
+/// # Ok::<(), simd_softmax::Error>(())
+/// ```
+pub fn softmax_rows_strided<I: Element, O: Element>(
+    input: &[I],
+    output: &mut [O],
+    rows: usize,
+    row_len: usize,
+    input_stride: usize,
+    output_stride: usize,
+) -> Result<(), Error> {
+    Softmax::new().softmax_rows_strided(input, output, rows, row_len, input_stride, output_stride)
+}
+
+/// Log-softmax of strided rows, default backend (see
+/// [`Softmax::softmax_rows_strided`]).
+///
+/// ```
+/// let cache = [5.0f32, 0.0, -5.0];
+/// let mut y = [1.0f32; 2];
+/// simd_softmax::log_softmax_rows_strided(&cache, &mut y, 2, 1, 2, 1)?;
+/// assert_eq!(y, [0.0, 0.0]);
+/// # Ok::<(), simd_softmax::Error>(())
+/// ```
+pub fn log_softmax_rows_strided<I: Element, O: Element>(
+    input: &[I],
+    output: &mut [O],
+    rows: usize,
+    row_len: usize,
+    input_stride: usize,
+    output_stride: usize,
+) -> Result<(), Error> {
+    Softmax::new().log_softmax_rows_strided(
+        input,
+        output,
+        rows,
+        row_len,
+        input_stride,
+        output_stride,
+    )
 }
 
 /// Log-softmax of each `row_len`-long row of a row-major matrix, default backend.

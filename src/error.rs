@@ -82,6 +82,23 @@ pub enum Error {
         /// The row length.
         len: usize,
     },
+    /// Strided rows ([`softmax_rows_strided`](crate::softmax_rows_strided)):
+    /// `row_len` is 0, or a stride is shorter than a row.
+    InvalidStride {
+        /// The row length.
+        row_len: usize,
+        /// The stride (of the input or the output) that is too short.
+        stride: usize,
+    },
+    /// Strided rows reach beyond a buffer: `rows` rows `stride` apart (the
+    /// last one `row_len` long) need `needed` elements (`None`: more than
+    /// `usize` holds).
+    RowsBeyondBuffer {
+        /// The buffer's length.
+        len: usize,
+        /// The elements the rows need.
+        needed: Option<usize>,
+    },
     /// The CPU (or this build's target) cannot run the requested backend.
     UnsupportedBackend {
         /// The backend asked for.
@@ -160,6 +177,20 @@ impl fmt::Display for Error {
                     "anchor component {index} is out of range for {len} values"
                 )
             }
+            Error::InvalidStride { row_len, stride } => {
+                write!(
+                    f,
+                    "stride {stride} is shorter than the row length {row_len} (which must be > 0)"
+                )
+            }
+            Error::RowsBeyondBuffer {
+                len,
+                needed: Some(n),
+            } => write!(f, "the rows need {n} elements, the buffer has {len}"),
+            Error::RowsBeyondBuffer { len, needed: None } => write!(
+                f,
+                "the rows need more elements than usize holds (the buffer has {len})"
+            ),
             Error::UnsupportedBackend { backend, reason } => {
                 write!(
                     f,

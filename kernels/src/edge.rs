@@ -295,6 +295,58 @@ impl<S: Isa> Kernel<S> {
         self.rows_elems::<Log>(b, b, rows, row_len);
     }
 
+    /// Softmax of `rows` rows of `row_len`, any element formats, row `r`
+    /// read from element `r·input_stride` of `input` and written to element
+    /// `r·output_stride` of `output` (strides at least `row_len`): exactly
+    /// [`Kernel::softmax_rows_elems`] of the rows gathered. The elements
+    /// between rows are neither read nor written, and the last row need
+    /// not be padded to a full stride.
+    ///
+    /// ```
+    /// use simd_softmax_kernels::{Elems, ElemsMut};
+    /// let k = simd_softmax_kernels::portable::scalar();
+    /// // Two rows of 2 in a cache of capacity 3; the output packed.
+    /// let x = [0.0f32, 0.0, 9.0, 5.0, 5.0];
+    /// let mut y = [7.0f32; 4];
+    /// k.softmax_rows_strided_elems(Elems::F32(&x), ElemsMut::F32(&mut y), 2, 2, 3, 2);
+    /// assert_eq!(y, [0.5; 4]);
+    /// ```
+    #[inline]
+    pub fn softmax_rows_strided_elems(
+        self,
+        input: Elems<'_>,
+        mut output: ElemsMut<'_>,
+        rows: usize,
+        row_len: usize,
+        input_stride: usize,
+        output_stride: usize,
+    ) {
+        let _env = DefaultEnv::enter();
+        let (xs, ys) = (input_stride, output_stride);
+        check_strided(input.len(), rows, row_len, xs);
+        check_strided(output.len(), rows, row_len, ys);
+        self.rows_strided::<Prob>(input.buf(), output.buf(), rows, row_len, (xs, ys));
+    }
+
+    /// Log-softmax of strided rows, any element formats (see
+    /// [`Kernel::softmax_rows_strided_elems`]).
+    #[inline]
+    pub fn log_softmax_rows_strided_elems(
+        self,
+        input: Elems<'_>,
+        mut output: ElemsMut<'_>,
+        rows: usize,
+        row_len: usize,
+        input_stride: usize,
+        output_stride: usize,
+    ) {
+        let _env = DefaultEnv::enter();
+        let (xs, ys) = (input_stride, output_stride);
+        check_strided(input.len(), rows, row_len, xs);
+        check_strided(output.len(), rows, row_len, ys);
+        self.rows_strided::<Log>(input.buf(), output.buf(), rows, row_len, (xs, ys));
+    }
+
     /// [`Kernel::logsumexp`] of any element format (the widened input's).
     #[inline]
     pub fn logsumexp_elems(self, input: Elems<'_>) -> f32 {
@@ -383,6 +435,34 @@ impl<S: Isa> Kernel<S> {
         }
     }
 
+    /// Rows of `w` from `x` to `y` (disjoint), `xs` and `ys` elements apart:
+    /// f32 rows through the strided stages and the planned regime; half
+    /// rows through the edge, the whole batch where both are contiguous,
+    /// else row by row (each row's bits are the same alone or in a batch).
+    #[inline(always)]
+    fn rows_strided<Snk: F32Sink>(
+        self,
+        x: Buf,
+        y: Buf,
+        rows: usize,
+        w: usize,
+        (xs, ys): (usize, usize),
+    ) {
+        if rows == 0 || w == 0 {
+            return;
+        }
+        if x.format == Format::F32 && y.format == Format::F32 {
+            let src = F32Rows::strided(x.f32(), xs);
+            return self.batch(src, Snk::to(F32Out::strided(y.f32(), ys)), rows, w);
+        }
+        if xs == w && ys == w {
+            return self.rows_elems::<Snk>(x, y, rows, w);
+        }
+        for r in 0..rows {
+            self.rows_elems::<Snk>(x.at(r * xs), y.at(r * ys), 1, w);
+        }
+    }
+
     /// Rows of `w` from `x` to `y` (equal or disjoint), formats as given.
     #[inline(always)]
     fn rows_elems<Snk: F32Sink>(self, x: Buf, y: Buf, rows: usize, w: usize) {
@@ -415,6 +495,23 @@ impl<S: Isa> Kernel<S> {
             _ => self.simd().run(Edge::<Snk, LONG>(b, PhantomData)),
         }
     }
+}
+
+/// Panics unless `rows` rows of `row_len > 0`, `stride ≥ row_len` apart,
+/// fit in `len` elements (the last one not padded to a full stride).
+#[inline]
+fn check_strided(len: usize, rows: usize, row_len: usize, stride: usize) {
+    if rows == 0 {
+        return;
+    }
+    assert!(
+        row_len > 0 && stride >= row_len,
+        "row_len > 0 and stride ≥ row_len"
+    );
+    let need = (rows - 1)
+        .checked_mul(stride)
+        .and_then(|v| v.checked_add(row_len));
+    assert!(need.is_some_and(|n| n <= len), "rows beyond the buffer");
 }
 
 /// A batch at the edge: rows of `w` from `x` to `y` (not both f32), the

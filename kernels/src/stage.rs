@@ -162,18 +162,32 @@ pub(crate) fn term<S: Isa, Src: Source, A: Acc<S>, const IN_RANGE: bool>(
     }
 }
 
-/// Plain f32 rows, contiguous from `p`: the keys are the values, `diff =
-/// x − m`.
+/// Plain f32 rows from `p`, contiguous or `stride` elements apart: the
+/// keys are the values, `diff = x − m`.
 #[derive(Clone, Copy)]
 pub struct F32Rows {
     p: *const f32,
+    stride: usize,
 }
 
 impl F32Rows {
     /// Contiguous rows from `p`.
     pub fn new(p: *const f32) -> Self {
-        F32Rows { p }
+        F32Rows { p, stride: 0 }
     }
+
+    /// Rows from `p`, each `stride` elements after the one before (`stride`
+    /// at least the row length; the elements between rows are never read).
+    pub fn strided(p: *const f32, stride: usize) -> Self {
+        F32Rows { p, stride }
+    }
+}
+
+/// The distance between rows of `w` whose stride is `stride` (0:
+/// contiguous, `w`; a constant where the regime's `w` is one).
+#[inline(always)]
+fn pitch(stride: usize, w: usize) -> usize {
+    if stride == 0 { w } else { stride }
 }
 
 impl Source for F32Rows {
@@ -182,11 +196,11 @@ impl Source for F32Rows {
 
     #[inline(always)]
     fn row(&self, r: usize, w: usize) -> *const f32 {
-        self.p.wrapping_add(r * w)
+        self.p.wrapping_add(r * pitch(self.stride, w))
     }
     #[inline(always)]
     fn row_after(&self, row: *const f32, k: usize, w: usize) -> *const f32 {
-        row.wrapping_add(k * w)
+        row.wrapping_add(k * pitch(self.stride, w))
     }
     #[inline(always)]
     fn prefetch<S: Isa>(&self, s: S, row: *const f32, i: usize) {
@@ -403,16 +417,24 @@ pub trait Output: Copy {
     fn f32_row(&self, row: Self::Row) -> Option<*mut f32>;
 }
 
-/// f32 results, contiguous rows from `p`.
+/// f32 results, rows from `p`, contiguous or `stride` elements apart.
 #[derive(Clone, Copy)]
 pub struct F32Out {
     p: *mut f32,
+    stride: usize,
 }
 
 impl F32Out {
     /// Contiguous rows from `p`.
     pub fn new(p: *mut f32) -> Self {
-        F32Out { p }
+        F32Out { p, stride: 0 }
+    }
+
+    /// Rows from `p`, each `stride` elements after the one before (`stride`
+    /// at least the row length; the elements between rows are never
+    /// written).
+    pub fn strided(p: *mut f32, stride: usize) -> Self {
+        F32Out { p, stride }
     }
 }
 
@@ -422,11 +444,11 @@ impl Output for F32Out {
 
     #[inline(always)]
     fn row(&self, r: usize, w: usize) -> *mut f32 {
-        self.p.wrapping_add(r * w)
+        self.p.wrapping_add(r * pitch(self.stride, w))
     }
     #[inline(always)]
     fn row_after(&self, row: *mut f32, k: usize, w: usize) -> *mut f32 {
-        row.wrapping_add(k * w)
+        row.wrapping_add(k * pitch(self.stride, w))
     }
     #[inline(always)]
     unsafe fn store<S: Isa>(&self, _: S, row: *mut f32, i: usize, v: S::f32s) {
