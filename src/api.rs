@@ -278,12 +278,8 @@ impl Softmax {
         input_stride: usize,
         output_stride: usize,
     ) -> Result<(), Error> {
-        check_strided(input.len(), rows, row_len, input_stride)?;
-        check_strided(output.len(), rows, row_len, output_stride)?;
-        let (x, y) = (I::elems(input), O::elems_mut(output));
         let strides = (input_stride, output_stride);
-        self.rows_strided_elems(Op::Softmax, x, y, rows, row_len, strides);
-        Ok(())
+        self.rows_strided(Op::Softmax, input, output, rows, row_len, strides)
     }
 
     /// Log-softmax of strided rows (see [`Softmax::softmax_rows_strided`]).
@@ -304,11 +300,24 @@ impl Softmax {
         input_stride: usize,
         output_stride: usize,
     ) -> Result<(), Error> {
-        check_strided(input.len(), rows, row_len, input_stride)?;
-        check_strided(output.len(), rows, row_len, output_stride)?;
-        let (x, y) = (I::elems(input), O::elems_mut(output));
         let strides = (input_stride, output_stride);
-        self.rows_strided_elems(Op::LogSoftmax, x, y, rows, row_len, strides);
+        self.rows_strided(Op::LogSoftmax, input, output, rows, row_len, strides)
+    }
+
+    /// `op` over strided rows: the checks, then the kernel.
+    fn rows_strided<I: Element, O: Element>(
+        &self,
+        op: Op,
+        input: &[I],
+        output: &mut [O],
+        rows: usize,
+        row_len: usize,
+        (xs, ys): (usize, usize),
+    ) -> Result<(), Error> {
+        check_strided(input.len(), rows, row_len, xs)?;
+        check_strided(output.len(), rows, row_len, ys)?;
+        let (x, y) = (I::elems(input), O::elems_mut(output));
+        self.rows_strided_elems(op, x, y, rows, row_len, (xs, ys));
         Ok(())
     }
 

@@ -38,31 +38,6 @@ use std::time::{Duration, Instant};
 
 const HALVES: [Format; 2] = [Format::F16, Format::Bf16];
 
-/// The targets this build and CPU run (not the portable 16-lane one in
-/// quick mode), printing the others as skipped.
-fn targets(test: &str) -> Vec<Target> {
-    let mut ran = vec![];
-    for t in Target::ALL {
-        if t == Target::Portable16 && common::quick() {
-            eprintln!(
-                "[{test}] {}: skipped, {} is set (quick mode)",
-                t.name(),
-                common::QUICK_ENV
-            );
-        } else if t.available() {
-            ran.push(t);
-        } else {
-            eprintln!(
-                "[{test}] {}: skipped, not in this build or on this CPU",
-                t.name()
-            );
-        }
-    }
-    let names: Vec<_> = ran.iter().map(|t| t.name()).collect();
-    eprintln!("[{test}] targets: {names:?}");
-    ran
-}
-
 /// `half`'s widening of pattern `b` of format `f`, as f32 bits.
 fn half_widen(f: Format, b: u16) -> u32 {
     match f {
@@ -100,7 +75,7 @@ fn widening_every_pattern_is_exact_on_every_target_and_level() {
             };
             assert_eq!(got.to_bits(), w, "scalar {} widen {b:#06x}", f.name());
         }
-        for t in targets("widening") {
+        for t in common::targets("widening") {
             let max = t.convert_level(f).expect("available target");
             for level in 0..=max {
                 // Whole range, then sub-slices starting 1..=7 elements in (the
@@ -212,7 +187,7 @@ fn narrow_and_compare(
 
 #[test]
 fn narrowing_every_pattern_matches_half_and_the_hardware_matches_the_scalar() {
-    let ts = targets("narrowing");
+    let ts = common::targets("narrowing");
     let quick = common::quick();
 
     // The sample: every 4099th pattern and the edge cases, at every level

@@ -63,22 +63,6 @@ fn run(t: Target, x: &[u32], fi: Format, fo: Format, w: usize, log: bool) -> Opt
     })
 }
 
-fn targets() -> Vec<Target> {
-    let mut out = vec![];
-    for t in Target::ALL {
-        if t.available() {
-            out.push(t);
-        } else {
-            println!("skipped {}: not on this CPU or build", t.name());
-        }
-    }
-    println!(
-        "targets: {:?}",
-        out.iter().map(|t| t.name()).collect::<Vec<_>>()
-    );
-    out
-}
-
 #[test]
 fn half_outputs_are_f32_outputs_rounded_once() {
     let quick = common::quick();
@@ -89,10 +73,7 @@ fn half_outputs_are_f32_outputs_rounded_once() {
     if !quick {
         lens.push((1 << 21) + 13);
     }
-    for t in targets() {
-        if t == Target::Portable16 && quick {
-            continue;
-        }
+    for t in common::targets("half_invariance") {
         let mut checked = 0usize;
         for &w in &lens {
             let rows = if w <= 64 {

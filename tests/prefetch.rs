@@ -19,18 +19,6 @@ use simd_softmax_kernels::testing::Target;
 /// pipeline's `STREAM_AHEAD`: 2 KiB of f32), a bound for the checks.
 const STREAM_AHEAD: usize = 512;
 
-fn targets() -> Vec<Target> {
-    let mut out = vec![];
-    for t in Target::ALL {
-        if t.available() {
-            out.push(t);
-        } else {
-            println!("skipped {}: not on this CPU or build", t.name());
-        }
-    }
-    out
-}
-
 /// f32 lanes of a target's vectors.
 fn lanes(t: Target) -> usize {
     match t {
@@ -70,11 +58,9 @@ fn recorded(t: Target, rows: usize, w: usize) -> Vec<usize> {
 
 #[test]
 fn two_pass_prefetches_the_next_block_of_the_row() {
-    let quick = common::quick();
-    for t in targets() {
-        if t == Target::Scalar || (quick && t == Target::Portable16) {
-            // One lane: a prefetch per two elements, and nothing to hide.
-            println!("skipped {}: one lane (or quick mode)", t.name());
+    for t in common::targets("two_pass_prefetches") {
+        if t == Target::Scalar {
+            println!("skipped scalar: one lane, no prefetch to check");
             continue;
         }
         let w = TWO_PASS_MIN + 3 * lanes(t) + 1;
@@ -121,7 +107,6 @@ fn two_pass_prefetches_the_next_block_of_the_row() {
 
 #[test]
 fn regimes_prefetch_inside_the_batch() {
-    let quick = common::quick();
     // In cache, the streaming batch (rows parked in the stack row, and
     // long rows), both above STREAM_MIN.
     let shapes = [
@@ -129,9 +114,9 @@ fn regimes_prefetch_inside_the_batch() {
         (STREAM_MIN / 4096 + 1, 4096),
         (STREAM_MIN / 40_000 + 1, 40_000),
     ];
-    for t in targets() {
-        if t == Target::Scalar || (quick && t == Target::Portable16) {
-            println!("skipped {}: one lane (or quick mode)", t.name());
+    for t in common::targets("regimes_prefetch") {
+        if t == Target::Scalar {
+            println!("skipped scalar: one lane, no prefetch to check");
             continue;
         }
         for (rows, w) in shapes {

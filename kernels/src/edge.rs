@@ -315,17 +315,14 @@ impl<S: Isa> Kernel<S> {
     pub fn softmax_rows_strided_elems(
         self,
         input: Elems<'_>,
-        mut output: ElemsMut<'_>,
+        output: ElemsMut<'_>,
         rows: usize,
         row_len: usize,
         input_stride: usize,
         output_stride: usize,
     ) {
-        let _env = DefaultEnv::enter();
-        let (xs, ys) = (input_stride, output_stride);
-        check_strided(input.len(), rows, row_len, xs);
-        check_strided(output.len(), rows, row_len, ys);
-        self.rows_strided::<Prob>(input.buf(), output.buf(), rows, row_len, (xs, ys));
+        let strides = (input_stride, output_stride);
+        self.strided_elems::<Prob>(input, output, rows, row_len, strides);
     }
 
     /// Log-softmax of strided rows, any element formats (see
@@ -334,17 +331,30 @@ impl<S: Isa> Kernel<S> {
     pub fn log_softmax_rows_strided_elems(
         self,
         input: Elems<'_>,
-        mut output: ElemsMut<'_>,
+        output: ElemsMut<'_>,
         rows: usize,
         row_len: usize,
         input_stride: usize,
         output_stride: usize,
     ) {
+        let strides = (input_stride, output_stride);
+        self.strided_elems::<Log>(input, output, rows, row_len, strides);
+    }
+
+    /// The strided functions' body: the checks, then [`Kernel::rows_strided`].
+    #[inline(always)]
+    fn strided_elems<Snk: F32Sink>(
+        self,
+        input: Elems<'_>,
+        mut output: ElemsMut<'_>,
+        rows: usize,
+        row_len: usize,
+        (xs, ys): (usize, usize),
+    ) {
         let _env = DefaultEnv::enter();
-        let (xs, ys) = (input_stride, output_stride);
         check_strided(input.len(), rows, row_len, xs);
         check_strided(output.len(), rows, row_len, ys);
-        self.rows_strided::<Log>(input.buf(), output.buf(), rows, row_len, (xs, ys));
+        self.rows_strided::<Snk>(input.buf(), output.buf(), rows, row_len, (xs, ys));
     }
 
     /// [`Kernel::logsumexp`] of any element format (the widened input's).

@@ -12,6 +12,7 @@ use rand::{RngExt, SeedableRng};
 use simd_softmax::{Backend, Error, Softmax};
 #[cfg(target_arch = "x86_64")]
 use simd_softmax_kernels::portable::{self, DynKernel};
+use simd_softmax_kernels::testing::Target;
 
 /// The portable 4- and 8-lane kernels are not built for the tests: each
 /// took LLVM minutes per build (see `simd_softmax_kernels::portable`), and
@@ -1015,4 +1016,28 @@ pub fn assert_canaries(buf: &[f32], off: usize, n: usize, what: &str) {
             );
         }
     }
+}
+
+/// The kernel targets this build and CPU run (not the portable 16-lane one
+/// in quick mode), printing the others as skipped, with why.
+pub fn targets(test: &str) -> Vec<Target> {
+    let mut ran = vec![];
+    for t in Target::ALL {
+        if t == Target::Portable16 && quick() {
+            eprintln!(
+                "[{test}] {}: skipped, {QUICK_ENV} is set (quick mode)",
+                t.name()
+            );
+        } else if t.available() {
+            ran.push(t);
+        } else {
+            eprintln!(
+                "[{test}] {}: skipped, not in this build or on this CPU",
+                t.name()
+            );
+        }
+    }
+    let names: Vec<_> = ran.iter().map(|t| t.name()).collect();
+    eprintln!("[{test}] targets: {names:?}");
+    ran
 }
