@@ -144,10 +144,11 @@ fn main() {
     println!("  naive (S, P, P·V)      {t_naive:>10.2?}   max |O − O_f64| = {e_naive:.3e}");
     println!("  max |O_flash − O_naive| = {between:.3e}");
     // Values are in [−1, 1]: both are f32 accumulations of 2^16 weighted
-    // values, whose rounding (about 1e-7 per block sum, a few blocks'
-    // worth in all) dwarfs the softmax's few ULPs. 1e-5 is well above
-    // what either shows and far below a wrong rescale (which moves
-    // outputs by their own size).
-    assert!(e_flash <= 1e-5, "flash attention error {e_flash:e}");
-    assert!(between <= 1e-5, "flash vs naive {between:e}");
+    // values, whose rounding dwarfs the softmax's few ULPs (measured on
+    // AVX-512: 4.5e-7 flash, 5.5e-7 naive, 7.3e-7 between them). 5e-6
+    // leaves room for other backends' and orders' roundings and is far
+    // below a wrong or missing rescale, which moves outputs by up to
+    // their own size.
+    assert!(e_flash <= 5e-6, "flash attention error {e_flash:e}");
+    assert!(between <= 5e-6, "flash vs naive {between:e}");
 }
