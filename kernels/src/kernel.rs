@@ -245,9 +245,10 @@ impl<S: Isa> Kernel<S> {
     ///
     /// ```
     /// let k = simd_softmax_kernels::portable::scalar();
-    /// let st = k.log_row_state(&[0.0, -200.0]);
+    /// let st = k.log_row_state(&[0.0, -95.0]);
     /// assert_eq!((st.m, st.sum.k), (0.0, 1.0));
-    /// assert!(st.sum.delta > 0.0); // e^-200: kept, not flushed
+    /// assert!(st.sum.delta > 0.0); // e^-95 < 2^-126: kept, not flushed
+    /// assert_eq!(k.row_state(&[0.0, -95.0]).sum.total(), 1.0); // flushed
     /// ```
     #[inline]
     pub fn log_row_state(self, input: &[f32]) -> RowState {
