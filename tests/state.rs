@@ -607,3 +607,28 @@ fn errors_leave_outputs_and_state_untouched() {
         }
     }
 }
+
+#[test]
+fn states_move_between_threads() {
+    fn send_sync<T: Send + Sync + Copy>() {}
+    send_sync::<SoftmaxState>();
+    // Two parts' states computed on two threads, merged on a third.
+    for sm in engines("states_move_between_threads") {
+        let x: &'static [f32] = Vec::leak(gen_row(Family::Uniform, 50_000, 4));
+        let part = |c: &'static [f32]| {
+            std::thread::spawn(move || {
+                let mut st = sm.state();
+                st.update(c);
+                st
+            })
+        };
+        let (ha, hb) = (part(&x[..20_000]), part(&x[20_000..]));
+        let st = std::thread::spawn(move || ha.join().unwrap().merge(hb.join().unwrap()))
+            .join()
+            .unwrap();
+        assert_eq!(st.max(), row_max(x));
+        let lse = reference::logsumexp(x);
+        let rep = check_logsumexp(x, lse, &reference::softmax(x), st.logsumexp());
+        assert!(rep.ok(), "{}: {:?}", sm.backend(), rep.first);
+    }
+}
