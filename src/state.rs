@@ -384,8 +384,10 @@ impl SoftmaxState {
     }
 
     /// [`SoftmaxState::normalize`] of any element formats, streaming where
-    /// asked (`par_softmax`'s output pass).
+    /// asked (`par_softmax`'s output pass; non-generic and out of line:
+    /// compiled once, not in each element-type pair's `par_softmax`).
     #[cfg(feature = "rayon")]
+    #[inline(never)]
     pub(crate) fn normalize_elems(
         &self,
         chunk: simd_softmax_kernels::Elems<'_>,
