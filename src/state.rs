@@ -41,8 +41,8 @@ use simd_softmax_kernels::sum::ExpSum;
 /// count); a NaN in any chunk makes the row NaN.
 ///
 /// A state runs on the backend it was made with ([`SoftmaxState::new`]:
-/// the default one; [`Softmax::state`]: a chosen one); it is `Copy` and
-/// 24 bytes of numbers beside the backend.
+/// the default one; [`Softmax::state`]: a chosen one); it is `Copy`, `Send`
+/// and `Sync`: the max and two f64s beside the backend.
 ///
 /// ```
 /// use simd_softmax::SoftmaxState;
