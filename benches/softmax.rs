@@ -25,6 +25,8 @@
 //! half/<rows>x<cols>/floor-half              2 B read + 2 B written per element
 //!                                            (non-temporal stores out of cache)
 //! half/1x16777216/floor2pass-half            2 reads + 1 write of 2 B (6 B)
+//! state/1x16777216/{oneshot,chunks4096}      `softmax` vs `SoftmaxState` in chunks of 4096
+//!                                            (update, then normalize), default backend
 //! ```
 //!
 //! Running:
@@ -446,6 +448,41 @@ fn bench_parallel(c: &mut Criterion) {
     let _ = c;
 }
 
+/// The online state (`SoftmaxState`, default backend) over one row of 2^24
+/// against the one-shot softmax of the same row (the two-pass regime):
+/// `state/1x16777216/oneshot` (`softmax`) and
+/// `state/1x16777216/chunks4096` (`update` over chunks of 4096, then
+/// `normalize` of each chunk from the row's state). Both read the row
+/// twice and write it once; the chunked form pays a call per chunk and
+/// log-softmax's split sum (the state serves `ln Σ` too).
+fn bench_state(c: &mut Criterion) {
+    const N: usize = 1 << 24;
+    const CHUNK: usize = 4096;
+    let sm = Softmax::new();
+    let mut g = c.benchmark_group(format!("state/1x{N}"));
+    g.throughput(Throughput::Elements(N as u64));
+    g.sample_size(10).sampling_mode(SamplingMode::Flat);
+    let mut slot = None;
+    let seed = 0; // the row of shapes/1x16777216 (seed rows ^ cols)
+    g.bench_function("oneshot", |b| {
+        let (x, y) = buffers(&mut slot, N, seed);
+        b.iter(|| sm.softmax(black_box(x), black_box(&mut *y)).unwrap());
+    });
+    g.bench_function(format!("chunks{CHUNK}"), |b| {
+        let (x, y) = buffers(&mut slot, N, seed);
+        b.iter(|| {
+            let mut st = sm.state();
+            for c in black_box(&*x).chunks(CHUNK) {
+                st.update(c);
+            }
+            for (c, o) in x.chunks(CHUNK).zip(black_box(&mut *y).chunks_mut(CHUNK)) {
+                st.normalize(c, o).unwrap();
+            }
+        });
+    });
+    g.finish();
+}
+
 /// The half-precision buffers of one shape: the f32 input rounded to
 /// bf16 and f16, and an output of each type.
 struct HalfBuffers {
@@ -595,6 +632,6 @@ impl WithSimd for FloorHalf<'_> {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_backends, bench_shapes, bench_parallel, bench_half
+    targets = bench_backends, bench_shapes, bench_parallel, bench_half, bench_state
 }
 criterion_main!(benches);

@@ -21,7 +21,8 @@
 //!
 //! Layout: `api.rs` (checks + the public functions), `dispatch.rs`
 //! ([`Backend`], [`Softmax`], the `SIMD_SOFTMAX_BACKEND` override),
-//! `error.rs`, `reference.rs` (f64 oracle); the kernels are the
+//! `error.rs`, `reference.rs` (f64 oracle), `state.rs` ([`SoftmaxState`],
+//! the online state of a row seen in chunks); the kernels are the
 //! `simd-softmax-kernels` crate in `kernels/`.
 
 mod api;
@@ -31,6 +32,7 @@ mod error;
 #[cfg(feature = "rayon")]
 mod parallel;
 pub mod reference;
+mod state;
 
 pub use api::*;
 pub use dispatch::{BACKEND_ENV, Backend, Softmax};
@@ -40,6 +42,7 @@ pub use half::{bf16, f16};
 #[cfg(feature = "rayon")]
 pub use parallel::{PAR_MIN, par_log_softmax_rows, par_softmax, par_softmax_rows};
 pub use simd_softmax_kernels::Anchor;
+pub use state::SoftmaxState;
 
 /// The README's Rust examples, compiled and run as doc tests.
 #[cfg(doctest)]

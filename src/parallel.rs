@@ -7,11 +7,10 @@
 use crate::api::Op;
 use crate::dispatch::Imp;
 use crate::dispatch::with_kernel;
-use crate::{Element, Error, Softmax};
+use crate::{Element, Error, Softmax, SoftmaxState};
 use rayon::prelude::*;
-use simd_softmax_kernels::fpenv::DefaultEnv;
+use simd_softmax_kernels::Elems;
 use simd_softmax_kernels::{CHUNK, RowState};
-use simd_softmax_kernels::{Elems, ElemsMut};
 
 /// Below this many elements the parallel functions run on the calling
 /// thread: splitting costs more than it saves.
@@ -86,9 +85,9 @@ impl Softmax {
     /// in two passes (2^21 elements or more: larger than L2) are split at
     /// fixed chunk boundaries: each chunk's mergeable `(max, Σ e^(x−max))`
     /// state in parallel, the states merged left to right exactly as the
-    /// sequential pass merges them, then the output pass in parallel.
-    /// Shorter rows, and rows whose max is NaN or `+∞` (the special-value limits),
-    /// run on the calling thread.
+    /// sequential pass merges them (as [`SoftmaxState`]s), then the output
+    /// pass in parallel ([`SoftmaxState::normalize`]'s). Shorter rows run
+    /// on the calling thread.
     ///
     /// ```
     /// let x: Vec<f32> = (0..1 << 22).map(|i| (i % 7) as f32).collect();
@@ -117,21 +116,18 @@ impl Softmax {
             .par_chunks(per_task)
             .zip(states.par_chunks_mut(per_task / CHUNK))
             .for_each(|(x, st)| chunk_states(imp, I::elems(x), st));
-        // The merge (f64 arithmetic, here on the calling thread) in the
-        // default environment, as every kernel call: the caller's rounding
-        // mode or flush bits would otherwise reach the sum.
-        let st = {
-            let _env = DefaultEnv::enter();
-            states.iter().fold(RowState::EMPTY, |a, &b| a.merge(b))
-        };
-        if !st.m.is_finite() {
-            return self.softmax(input, output);
-        }
+        // The chunks' states merged left to right, exactly as the
+        // sequential pass merges them, by the public state's merge; the
+        // special rows' results come from it too (the kernel's chunk
+        // states count the `+∞` entries and find the NaNs).
+        let st = states.iter().fold(self.state(), |a, &b| {
+            a.merge(SoftmaxState::of_softmax_pass(imp, b))
+        });
         let stream = with_kernel!(imp, k => k.streams_row(n));
         input
             .par_chunks(per_task)
             .zip(output.par_chunks_mut(per_task))
-            .for_each(|(x, y)| piece(imp, I::elems(x), O::elems_mut(y), st, stream));
+            .for_each(|(x, y)| st.normalize_elems(I::elems(x), O::elems_mut(y), stream));
         Ok(())
     }
 }
@@ -187,10 +183,4 @@ pub fn par_softmax<I: Element, O: Element>(input: &[I], output: &mut [O]) -> Res
 #[inline(never)]
 fn chunk_states(imp: Imp, x: Elems<'_>, st: &mut [RowState]) {
     with_kernel!(imp, k => k.chunk_states_elems(x, st))
-}
-
-/// A piece's results from the row's state (non-generic, as above).
-#[inline(never)]
-fn piece(imp: Imp, x: Elems<'_>, y: ElemsMut<'_>, st: RowState, stream: bool) {
-    with_kernel!(imp, k => k.softmax_piece_elems(x, y, st, stream))
 }

@@ -1,4 +1,4 @@
-//! The checks behind the `forward` and `family` fuzz targets.
+//! The checks behind the `forward`, `family` and `state` fuzz targets.
 //!
 //! An input is arbitrary bytes. A few header bytes pick the row length
 //! (0..=4096, now and then up to ~135 000), the slice offsets (0..=3
@@ -1587,4 +1587,171 @@ pub fn family(data: &[u8]) {
     simd_softmax::sigmoid(xin, &mut a).expect("refused");
     def.sigmoid(xin, &mut b).expect("refused");
     assert_eq!(bits(&a), bits(&b), "free sigmoid differs");
+}
+
+// ---------------------------------------------------------------------------
+// The online state
+// ---------------------------------------------------------------------------
+
+/// Chunk lengths covering `n`: each in `0..=cap` (empty chunks included),
+/// from a small LCG seeded by the input.
+fn chunk_lens(n: usize, cap: usize, seed: u16) -> Vec<usize> {
+    let mut s = seed as u64 | 1;
+    let mut lens = Vec::new();
+    let mut left = n;
+    while left > 0 {
+        s = s
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let len = ((s >> 33) as usize % (cap + 1)).min(left);
+        lens.push(len);
+        left -= len;
+    }
+    lens
+}
+
+/// The `state` target: a row (decoded as `forward` decodes its row) fed to
+/// a `SoftmaxState` in chunks the input picks (empty ones included), on
+/// every backend. Checked: every chunk's softmax and log-softmax from the
+/// whole state, and its logsumexp, as the whole row's (the bounds and
+/// special values of `forward`, guard elements around the outputs); the
+/// merge of the two halves' states in both orders (the same bits: the
+/// merge commutes); `exp_update` over the chunks (each exp against the f64
+/// `e^(x − max so far)` within `C + |x − m|` ULP, the rescale factor, the
+/// `+∞` and NaN rules); mismatched lengths refused, outputs and state
+/// untouched.
+pub fn state(data: &[u8]) {
+    let mut rd = Reader::new(data);
+    let flags = rd.u8();
+    let off_out = (flags & 3) as usize;
+    let n = decode_len(&mut rd);
+    let mode = ValueMode::decode(flags >> 4, rd.u8());
+    let cap = [1usize, 3, 17, 100, 1000, 5000, 70_000, 0][rd.u8() as usize % 8].max(1);
+    let seed = rd.u16();
+    let split = rd.u16() as usize % (n + 1);
+    let x = make_values(rd.rest(), n, mode, 0);
+    let lens = chunk_lens(n, cap, seed);
+    let chunks: Vec<std::ops::Range<usize>> = lens
+        .iter()
+        .scan(0, |i, &l| {
+            *i += l;
+            Some(*i - l..*i)
+        })
+        .collect();
+    let whole = row_refs(&x, n.max(1));
+    let lse_ref = reference::logsumexp(&x);
+
+    for sm in engines() {
+        let name = sm.backend().name();
+        let ctx = |f: &str| format!("SoftmaxState::{f} [{name}, n={n}, chunks ≤ {cap}]");
+
+        let mut st = sm.state();
+        for c in &chunks {
+            st.update(&x[c.clone()]);
+        }
+        let (mut y, mut ly) = (
+            Guarded::filled(n, off_out, 0.0),
+            Guarded::filled(n, off_out, 0.0),
+        );
+        for c in &chunks {
+            let xc = &x[c.clone()];
+            st.normalize(xc, &mut y.slice_mut()[c.clone()])
+                .expect("normalize refused");
+            st.log_normalize(xc, &mut ly.slice_mut()[c.clone()])
+                .expect("log_normalize refused");
+        }
+        y.check_guards(&ctx("normalize"));
+        ly.check_guards(&ctx("log_normalize"));
+        check_softmax_row(&ctx("normalize"), &x, &whole.soft, y.slice());
+        check_log_softmax_row(
+            &ctx("log_normalize"),
+            &x,
+            &whole.log,
+            &whole.soft,
+            ly.slice(),
+        );
+        check_logsumexp(&ctx("logsumexp"), &x, lse_ref, &whole.soft, st.logsumexp());
+
+        // The two halves' states, merged both ways.
+        let (mut a, mut b) = (sm.state(), sm.state());
+        a.update(&x[..split]);
+        b.update(&x[split..]);
+        let (ab, ba) = (a.merge(b), b.merge(a));
+        assert_eq!(
+            (ab.max().to_bits(), ab.sum().to_bits()),
+            (ba.max().to_bits(), ba.sum().to_bits()),
+            "{}: a.merge(b) != b.merge(a)",
+            ctx("merge")
+        );
+        check_logsumexp(&ctx("merge"), &x, lse_ref, &whole.soft, ab.logsumexp());
+
+        // Flash attention's step over the same chunks.
+        let mut st = sm.state();
+        let (mut seen, mut nan) = (f32::NEG_INFINITY, false);
+        for c in &chunks {
+            let xc = &x[c.clone()];
+            let mut e = Guarded::filled(xc.len(), off_out, 0.0);
+            let f = st
+                .exp_update(xc, e.slice_mut())
+                .expect("exp_update refused");
+            e.check_guards(&ctx("exp_update"));
+            let new = xc.iter().fold(seen, |m, &v| m.max(v));
+            nan |= xc.iter().any(|v| v.is_nan());
+            let ctx = ctx("exp_update");
+            let _row = set_row(xc);
+            if nan {
+                assert!(f.is_nan(), "{ctx}: NaN row, factor {f:e}");
+                for (i, v) in e.slice().iter().enumerate() {
+                    assert!(v.is_nan(), "{ctx}: NaN row, exp {i} is {v:e}");
+                }
+                continue;
+            }
+            assert_eq!(st.max(), new, "{ctx}: max");
+            let want_f = if seen == f32::NEG_INFINITY {
+                0.0
+            } else if seen == new {
+                1.0
+            } else {
+                (seen as f64 - new as f64).exp()
+            };
+            check_abs(&ctx, 0, f, want_f, 0.5 * ulp_f32(want_f) * 1.0001);
+            for (i, (&v, &xi)) in e.slice().iter().zip(xc).enumerate() {
+                if new == f32::INFINITY {
+                    let want = if xi == new { 1.0 } else { 0.0 };
+                    assert!(v == want, "{ctx}: +inf max, exp {i} is {v:e}, want {want}");
+                } else if xi == f32::NEG_INFINITY || new == f32::NEG_INFINITY {
+                    assert!(v == 0.0, "{ctx}: exp {i} of -inf is {v:e}");
+                } else {
+                    let r = (xi as f64 - new as f64).exp();
+                    let b = C_ULPS + (xi as f64 - new as f64).abs();
+                    if v == 0.0 && r * (1.0 - b * EPS) < MIN_NORMAL {
+                        continue; // below 2^-126: may flush
+                    }
+                    check_abs(&ctx, i, v, r, b * ulp_f32(r));
+                }
+            }
+            seen = new;
+        }
+
+        // Mismatched lengths: refused, outputs and state untouched.
+        let before = (st.max().to_bits(), st.sum().to_bits());
+        let mut out = vec![f32::from_bits(SENTINEL); n + 1];
+        let want = [Error::LengthMismatch {
+            input: n,
+            output: n + 1,
+        }];
+        let poison = bits(&out);
+        let r = st.normalize(&x, &mut out);
+        refused(&ctx("normalize"), r, &want, &poison, &out);
+        let r = st.log_normalize(&x, &mut out);
+        refused(&ctx("log_normalize"), r, &want, &poison, &out);
+        let r = st.exp_update(&x, &mut out);
+        refused(&ctx("exp_update"), r, &want, &poison, &out);
+        assert_eq!(
+            (st.max().to_bits(), st.sum().to_bits()),
+            before,
+            "{}: a refused call changed the state",
+            ctx("exp_update")
+        );
+    }
 }

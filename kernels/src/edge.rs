@@ -39,7 +39,7 @@ use crate::isa::{Isa, Kern, elems_before_aligned, load, store};
 use crate::kernel::{Batch, check};
 use crate::plan::{STREAM_MIN, TWO_PASS_MIN};
 use crate::regime::two_pass::{CHUNK, RowState, chunk_blocks, finish_chunk};
-use crate::regime::{Due, range_of, special_results, sweep_from};
+use crate::regime::{Due, range_of, special_piece, special_results, sweep_from};
 use crate::stage::{F32Out, F32Rows, Log, Prob, Sink, Source};
 use crate::sum::ExpSum;
 use core::marker::PhantomData;
@@ -401,13 +401,16 @@ impl<S: Isa> Kernel<S> {
         );
         let levels = Levels::of(self.simd());
         for (c, st) in out.iter_mut().enumerate() {
-            let i = c * CHUNK;
+            let (i, len) = (c * CHUNK, CHUNK.min(n - c * CHUNK));
+            let chunk = x.at(i);
             *st = self.simd().run(State::<Prob> {
-                x: x.at(i),
-                n: CHUNK.min(n - i),
+                x: chunk,
+                n: len,
                 levels,
                 snk: PhantomData,
             });
+            // SAFETY: `len` elements readable at `chunk` (a checked slice).
+            *st = st.complete(len, |j| unsafe { chunk.key(j) });
         }
     }
 
@@ -427,8 +430,15 @@ impl<S: Isa> Kernel<S> {
         }
         let _env = DefaultEnv::enter();
         check(input.len(), output.len(), input.len().max(1));
-        if st.m.is_finite() {
-            let (x, y, n) = (input.buf(), output.buf(), input.len());
+        let (x, y, n) = (input.buf(), output.buf(), input.len());
+        if !st.m.is_finite() || Prob::constant(st.sum).is_nan() {
+            // SAFETY: `n` elements of `x` readable (a checked slice).
+            let key = |i| unsafe { x.key(i) };
+            // SAFETY: `n` elements of `y` writable (a checked slice, equal
+            // to or disjoint from `x`); each is put after its key was read.
+            let put = |i, v| unsafe { y.put(i, v) };
+            special_piece::<Prob>(n, st.m, st.sum, key, put);
+        } else {
             let levels = Levels::of(self.simd());
             self.simd().run(Results::<Prob> {
                 x,

@@ -8,8 +8,9 @@ use crate::isa::{Isa, Kern};
 use crate::keys::ScaledKeys;
 use crate::plan::{IsaShape, Regime, STREAM_MIN, plan};
 use crate::regime::two_pass::{self, CHUNK, RowState};
-use crate::regime::{pipeline, short};
-use crate::stage::{F32Rows, Log, Prob, ScaledRows, Sink, Source};
+use crate::regime::{pipeline, short, special_piece};
+use crate::stage::{F32Out, F32Rows, Log, Prob, ScaledRows, Sink, Source};
+use crate::sum::ExpSum;
 
 /// The whole kernel family on one instruction set, selected by the token
 /// `S` (pulp's `Scalar`, `V3`, `V4`, `Neon`, or a portable `ScalarNNNb`).
@@ -221,11 +222,38 @@ impl<S: Isa> Kernel<S> {
 
     /// The softmax state of `input` (its max, min and `Σ e^(x − max)`),
     /// the first pass of the two-pass regime: chunk states of
-    /// [`CHUNK`] elements merged left to right.
+    /// [`CHUNK`] elements merged left to right, with softmax's sum
+    /// (accurate relative to itself; terms below `2^-126` may flush).
+    /// Complete about special values ([`RowState`]).
+    ///
+    /// ```
+    /// let k = simd_softmax_kernels::portable::scalar();
+    /// let st = k.row_state(&[0.0, f32::INFINITY, 1.0, f32::INFINITY]);
+    /// assert_eq!((st.m, st.sum.k), (f32::INFINITY, 2.0));
+    /// ```
     #[inline]
     pub fn row_state(self, input: &[f32]) -> RowState {
         let _env = DefaultEnv::enter();
         self.state::<Prob>(input)
+            .complete(input.len(), |i| input[i])
+    }
+
+    /// [`Kernel::row_state`] with log-softmax's sum ([`ExpSum`]'s `k + δ`
+    /// split, tiny terms kept): accurate enough for `ln Σ` and for
+    /// `1/Σ`, so for both [`Kernel::log_softmax_piece`] and
+    /// [`Kernel::softmax_piece`]; a little slower to compute.
+    ///
+    /// ```
+    /// let k = simd_softmax_kernels::portable::scalar();
+    /// let st = k.log_row_state(&[0.0, -95.0]);
+    /// assert_eq!((st.m, st.sum.k), (0.0, 1.0));
+    /// assert!(st.sum.delta > 0.0); // e^-95 < 2^-126: kept, not flushed
+    /// assert_eq!(k.row_state(&[0.0, -95.0]).sum.total(), 1.0); // flushed
+    /// ```
+    #[inline]
+    pub fn log_row_state(self, input: &[f32]) -> RowState {
+        let _env = DefaultEnv::enter();
+        self.state::<Log>(input).complete(input.len(), |i| input[i])
     }
 
     /// The state of each [`CHUNK`] of `input` (the last one possibly
@@ -245,22 +273,102 @@ impl<S: Isa> Kernel<S> {
         }
     }
 
-    /// Softmax results of a piece of a row whose whole [`RowState`] is
-    /// `st` (finite max): `output = e^(input − st.m) / st.sum`, each
-    /// element exactly as the two-pass regime writes it; `stream`: with
-    /// non-temporal stores.
+    /// Softmax results of a piece of a row whose whole, complete
+    /// [`RowState`] is `st` ([`Kernel::row_state`]'s or
+    /// [`Kernel::log_row_state`]'s, or their merge): `output = e^(input −
+    /// st.m) / st.sum`, each element exactly as the two-pass regime
+    /// writes it (`st.lo` is only a hint: `−∞` gives the same bits);
+    /// `stream`: with non-temporal stores. A special state gives the
+    /// whole row's special results (§3 of the specification): NaN
+    /// everywhere for a NaN state, `1/k` at the `+∞` entries of a `+∞`
+    /// state whose `sum.k` is `k` and 0 elsewhere, 0 for a `−∞` state.
+    ///
+    /// ```
+    /// let k = simd_softmax_kernels::portable::scalar();
+    /// let x = [f32::INFINITY, 1.0, f32::INFINITY, 2.0];
+    /// let st = k.row_state(&x[..2]).merge(k.row_state(&x[2..]));
+    /// let mut y = [9.0f32; 2];
+    /// k.softmax_piece(&x[2..], &mut y, st, false);
+    /// assert_eq!(y, [0.5, 0.0]);
+    /// ```
     #[inline]
     pub fn softmax_piece(self, input: &[f32], output: &mut [f32], st: RowState, stream: bool) {
+        self.piece::<Prob>(input, output, st, stream);
+    }
+
+    /// Log-softmax results of a piece of a row whose whole, complete
+    /// [`RowState`] is `st` (best [`Kernel::log_row_state`]'s, whose sum
+    /// keeps `ln Σ` accurate): `output = input − st.m − ln st.sum`; the
+    /// special states as in [`Kernel::softmax_piece`] (`−ln k`, `−∞`).
+    ///
+    /// ```
+    /// let k = simd_softmax_kernels::portable::scalar();
+    /// let x = [0.0f32, 0.0];
+    /// let mut y = [0.0f32; 2];
+    /// k.log_softmax_piece(&x, &mut y, k.log_row_state(&x), false);
+    /// assert_eq!(y, [-core::f32::consts::LN_2; 2]);
+    /// ```
+    #[inline]
+    pub fn log_softmax_piece(self, input: &[f32], output: &mut [f32], st: RowState, stream: bool) {
+        self.piece::<Log>(input, output, st, stream);
+    }
+
+    /// `output = e^(input − m)`, each exp exactly as
+    /// [`Kernel::softmax_piece`] computes it (below `2^-126` flushed to 0),
+    /// for the max `m` of a complete state: a NaN `m` gives NaN
+    /// everywhere; `m = +∞` gives 1 at the `+∞` entries (the limit of
+    /// `e^(x − m)` there) and 0 elsewhere; `m = −∞` gives 0.
+    ///
+    /// ```
+    /// let k = simd_softmax_kernels::portable::scalar();
+    /// let mut e = [0.0f32; 3];
+    /// k.exp_piece(&[2.0, 1.0, f32::NEG_INFINITY], &mut e, 2.0);
+    /// assert_eq!(e[0], 1.0);
+    /// assert!((e[1] - (-1.0f32).exp()).abs() < 1e-7);
+    /// assert_eq!(e[2], 0.0);
+    /// ```
+    #[inline]
+    pub fn exp_piece(self, input: &[f32], output: &mut [f32], m: f32) {
+        // Softmax's results of a row whose sum is exactly 1: its constant
+        // `1/Σ` is 1, by which each exp is multiplied exactly; a `+∞`
+        // state of one entry shares 1.
+        let one = ExpSum { k: 1.0, delta: 0.0 };
+        let st = RowState {
+            m,
+            lo: f32::NEG_INFINITY,
+            sum: one,
+        };
+        self.piece::<Prob>(input, output, st, false);
+    }
+
+    /// The results of a piece from the row's state `st`, by sink `Snk`.
+    fn piece<Snk: Sink<Out = F32Out>>(
+        self,
+        input: &[f32],
+        output: &mut [f32],
+        st: RowState,
+        stream: bool,
+    ) {
         let _env = DefaultEnv::enter();
         check(input.len(), output.len(), input.len().max(1));
-        let (x, y, n) = (input.as_ptr(), output.as_mut_ptr(), input.len());
-        self.simd.run(Piece {
-            src: F32Rows::new(x),
-            snk: Prob::new(y),
-            n,
-            st,
-            stream,
-        });
+        if st.m.is_finite() && !Snk::constant(st.sum).is_nan() {
+            let (x, y, n) = (input.as_ptr(), output.as_mut_ptr(), input.len());
+            self.simd.run(Piece {
+                src: F32Rows::new(x),
+                snk: Snk::to(F32Out::new(y)),
+                n,
+                st,
+                stream,
+            });
+        } else {
+            special_piece::<Snk>(
+                input.len(),
+                st.m,
+                st.sum,
+                |i| input[i],
+                |i, v| output[i] = v,
+            );
+        }
     }
 
     /// Whether a row of `row_len` is split by `par_softmax`: rows the
@@ -463,12 +571,11 @@ impl<Src: Source, Snk: Sink> Kern for Piece<Src, Snk> {
     #[inline(always)]
     fn run<S: Isa>(self, s: S) {
         let (src, snk) = (&self.src, &self.snk);
-        // SAFETY: `src`/`snk` are valid for `n` (from slices in `Kernel`).
+        // SAFETY: `src`/`snk` are valid for `n` (from slices in `Kernel`);
+        // the state is finite (`Kernel::piece`).
         unsafe {
-            if self.st.m.is_finite() {
-                let rows = (src.row(0, self.n), snk.row(0, self.n));
-                two_pass::write::<S, Src, Snk>(s, src, snk, rows, 0, self.n, self.st, self.stream);
-            }
+            let rows = (src.row(0, self.n), snk.row(0, self.n));
+            two_pass::write::<S, Src, Snk>(s, src, snk, rows, 0, self.n, self.st, self.stream);
         }
     }
 }

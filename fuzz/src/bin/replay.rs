@@ -1,5 +1,5 @@
 //! Runs fuzz inputs through the checks without libFuzzer:
-//! `cargo run --release --bin replay -- forward|family|half PATH...` (files
+//! `cargo run --release --bin replay -- forward|family|half|state PATH...` (files
 //! or directories). For debugging a crash input on stable, or under valgrind.
 
 use std::path::Path;
@@ -32,8 +32,9 @@ fn main() {
         "forward" => simd_softmax_fuzz::forward,
         "family" => simd_softmax_fuzz::family,
         "half" => half_target::check,
+        "state" => simd_softmax_fuzz::state,
         _ => {
-            eprintln!("usage: replay forward|family|half PATH...");
+            eprintln!("usage: replay forward|family|half|state PATH...");
             std::process::exit(2);
         }
     };

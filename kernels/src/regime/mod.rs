@@ -581,3 +581,36 @@ pub(crate) fn special_results<Snk: Sink>(
         put(i, v);
     }
 }
+
+/// The results of a piece of a row whose complete state
+/// ([`two_pass::RowState`]) has a non-finite max or a NaN row constant,
+/// from the piece's keys (`key(i)`, `n` of them) to `put(i, result)`, as
+/// [`special_results`] gives them for the whole row: the canonical NaN
+/// everywhere for a NaN state (or a NaN key); for a `+∞` max, the
+/// sink's share of the row's `sum.k` entries equal to it at each key
+/// equal to it, nothing elsewhere; nothing everywhere for a `−∞` max (a
+/// fully masked row). Result `i` is put after key `i` was read.
+#[inline(always)]
+pub(crate) fn special_piece<Snk: Sink>(
+    n: usize,
+    m: f32,
+    sum: ExpSum,
+    key: impl Fn(usize) -> f32,
+    mut put: impl FnMut(usize, f32),
+) {
+    let nan = m.is_nan() || Snk::constant(sum).is_nan() || (0..n).any(|i| key(i).is_nan());
+    if nan {
+        for i in 0..n {
+            put(i, f32::NAN);
+        }
+        return;
+    }
+    let (share, nothing) = Snk::limits(sum.k);
+    for i in 0..n {
+        let v = match m == f32::INFINITY && key(i) == m {
+            true => share,
+            false => nothing,
+        };
+        put(i, v);
+    }
+}

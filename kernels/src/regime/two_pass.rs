@@ -34,6 +34,16 @@ pub const CHUNK: usize = 1 << 16;
 /// The mergeable state of (part of) a row: its max key, its min key
 /// (`−∞` where not tracked) and `Σ e^(diff(key, max))`. A non-finite max
 /// (NaN, `+∞`) ends the pass early: the row is special.
+///
+/// The states [`Kernel::row_state`](crate::Kernel::row_state),
+/// [`Kernel::log_row_state`](crate::Kernel::log_row_state) and
+/// [`Kernel::chunk_states`](crate::Kernel::chunk_states) return are
+/// *complete* about special values, as the piece functions
+/// ([`Kernel::softmax_piece`](crate::Kernel::softmax_piece)) expect: a NaN
+/// anywhere gives a NaN `m`; otherwise `+∞` entries give `m = +∞` with
+/// `sum.k` their count (each one's term `e^(∞ − ∞)` read as its limit 1,
+/// every other term 0), so that merging such states counts the `+∞`
+/// entries of the whole row and its results are `1/k` there.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RowState {
     /// The max key (`−∞` for an empty or fully masked part).
@@ -58,20 +68,56 @@ impl RowState {
         self.m.is_nan() || self.m == f32::INFINITY
     }
 
-    /// `self` followed by `o` (a special state wins), for a source whose
-    /// `diff` is `key − m` (plain f32 rows).
+    /// The state of a NaN row.
+    const NAN: RowState = RowState {
+        m: f32::NAN,
+        lo: f32::NEG_INFINITY,
+        sum: ExpSum::ZERO,
+    };
+
+    /// This state of the `n` keys `key(i)` as the pass left it, made
+    /// complete about special values (see [`RowState`]): a finite max
+    /// with a finite sum is returned as it is; otherwise the keys are
+    /// scanned, in scalar (such rows are rare): a NaN anywhere (the max
+    /// may not show it) gives a NaN max; `+∞` entries give the `+∞` max
+    /// and their count; a row of `−∞` (or empty) stays as it is.
+    pub(crate) fn complete(self, n: usize, key: impl Fn(usize) -> f32) -> RowState {
+        let nan_sum = self.sum.total().is_nan();
+        if self.m.is_finite() && !nan_sum {
+            return self;
+        }
+        if self.m.is_nan() || nan_sum || (0..n).any(|i| key(i).is_nan()) {
+            return RowState::NAN;
+        }
+        if self.m == f32::NEG_INFINITY {
+            return self;
+        }
+        let k = (0..n).filter(|&i| key(i) == f32::INFINITY).count() as f64;
+        RowState {
+            m: f32::INFINITY,
+            lo: f32::NEG_INFINITY,
+            sum: ExpSum { k, delta: 0.0 },
+        }
+    }
+
+    /// `self` followed by `o`, for a source whose `diff` is `key − m`
+    /// (plain f32 rows): a NaN state wins; two `+∞` states add their sums
+    /// (complete states: their counts of `+∞` entries); a `+∞` state
+    /// beside a finite one keeps its own (the finite terms are 0 against
+    /// `+∞`).
     pub fn merge(self, o: RowState) -> RowState {
         self.merge_scaled(o, 1.0)
     }
 
     /// [`RowState::merge`] for a source of [`Source::key_scale`] `scale`.
     pub(crate) fn merge_scaled(self, o: RowState, scale: f64) -> RowState {
-        if self.special() {
+        if self.m.is_nan() {
             return self;
         }
-        if o.special() {
+        if o.m.is_nan() {
             return o;
         }
+        // A `+∞` max: each finite side is rescaled by `e^(−∞) = 0`.
         let (m, sum) = self.sum.merge(self.m, o.sum, o.m, scale);
         RowState {
             m,
