@@ -35,7 +35,7 @@ use simd_softmax_kernels::sum::ExpSum;
 /// Results are within the whole row's bounds (`docs/ACCURACY.md`) for any
 /// chunking, chunks of one element and empty chunks included: each chunk's
 /// sum is the kernels' compensated sum, folded into f64, and merges rescale
-/// f64 sums. Special values are the whole row's (the specification's §3):
+/// f64 sums. Special values are the whole row's:
 /// a chunk of only `−∞` (or an empty one) changes nothing; `+∞` entries
 /// are counted across chunks (each gets `1/k` of the mass, `k` the row's
 /// count); a NaN in any chunk makes the row NaN.

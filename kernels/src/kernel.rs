@@ -279,7 +279,7 @@ impl<S: Isa> Kernel<S> {
     /// st.m) / st.sum`, each element exactly as the two-pass regime
     /// writes it (`st.lo` is only a hint: `−∞` gives the same bits);
     /// `stream`: with non-temporal stores. A special state gives the
-    /// whole row's special results (§3 of the specification): NaN
+    /// whole row's special results: NaN
     /// everywhere for a NaN state, `1/k` at the `+∞` entries of a `+∞`
     /// state whose `sum.k` is `k` and 0 elsewhere, 0 for a `−∞` state.
     ///
