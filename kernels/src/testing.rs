@@ -164,6 +164,16 @@ impl Source for Recorded<'_> {
     }
 }
 
+/// [`Target::look_ahead`] in the target's context.
+struct Ahead;
+
+impl Kern for Ahead {
+    type Output = usize;
+    fn run<S: Isa>(self, _: S) -> usize {
+        crate::regime::STREAM_AHEAD.max(S::PREFETCH_AHEAD) + 2 * S::F32_LANES
+    }
+}
+
 /// An instruction set of this build, for the tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -374,6 +384,14 @@ impl Target {
             log,
         };
         self.run(job).is_some()
+    }
+
+    /// How far past the element a sweep is at its prefetches may reach, in
+    /// elements: the streamed writes' look-ahead or the parked sweep's
+    /// ([`Isa::PREFETCH_AHEAD`]), whichever is further, plus a pair of
+    /// vectors; `None` where the target is missing.
+    pub fn look_ahead(self) -> Option<usize> {
+        self.run(Ahead)
     }
 
     /// Softmax of each `row_len`-long row (longer than the short regime's

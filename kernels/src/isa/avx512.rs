@@ -96,6 +96,7 @@ impl Isa for V4 {
     const PIPELINE_SHORT: bool = true;
     const HAS_STREAM: bool = true;
     const STORE_AHEAD: usize = 512;
+    const PREFETCH_AHEAD: usize = 1024;
     const NARROW_MAX: usize = 8;
     type Narrow = V3;
 

@@ -29,6 +29,7 @@
 //! | [`Isa::PIPELINE_SHORT`] | no | AVX-512, 16 portable lanes |
 //! | [`Isa::NARROW_MAX`], [`Isa::Narrow`] | none | AVX-512 → AVX2, 16 → 8 portable lanes |
 //! | [`Isa::STORE_AHEAD`] | 0 | AVX-512 (`prefetchw`) |
+//! | [`Isa::PREFETCH_AHEAD`] | 0 (the next row's same element) | AVX-512 (4 KiB ahead) |
 //! | [`Isa::late_pairs`] | none (0 pairs) | AVX2 (the `asm!` loop) |
 //! | [`Isa::widen2`], [`Isa::narrow2`], [`Isa::convert_level`] | lane by lane ([`crate::convert`]) | AVX2 (F16C where the CPU has it, integer bf16), AVX-512 (its conversions, `AVX512_BF16` where the CPU has it), NEON (`fcvtl`/`fcvtn`, integer bf16) |
 
@@ -121,6 +122,12 @@ pub trait Isa: Simd {
     /// output's lines in a writable state ([`Isa::prefetch_w`]), in floats;
     /// 0: not at all.
     const STORE_AHEAD: usize = 0;
+
+    /// How far ahead the streaming batch's parked sweep asks for the next
+    /// row ([`Isa::prefetch`]), in floats past the element the sweep is at:
+    /// far enough that the lines arrive before the fused range reads them
+    /// (a hint: it never changes a result, only the time out of cache).
+    const PREFETCH_AHEAD: usize = 0;
 
     /// Rows of at most this many floats run on [`Isa::Narrow`] (a vector
     /// twice as wide as the row would be half padding); 0: never.

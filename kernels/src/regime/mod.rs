@@ -475,7 +475,7 @@ impl<S: Isa, Src: Source, Snk: Sink> Due<S, Src, Snk> {
 
 /// How far ahead of a streamed write the input is prefetched, in floats
 /// (2 KiB, about one DRAM latency of work).
-const STREAM_AHEAD: usize = 512;
+pub(crate) const STREAM_AHEAD: usize = 512;
 
 /// Row `y` of `out` from `at(i)` for the whole vectors of `i..end` (`end
 /// − i` a multiple of the lanes), four per iteration, loads before

@@ -263,13 +263,20 @@ unsafe fn parked_stream<S: Isa, Src: Source, Snk: Sink>(
                 r: row.next,
                 range: Range::new(s, row.track),
             };
-            let sum = sweep_row!(s, src, row, row.in_range, &mut (&mut next, parking));
+            // The fused range reads the next row from memory: the lines
+            // are asked for ahead of it (PERFORMANCE.md, *Out of cache*).
+            let pf = Prefetch {
+                src,
+                row: row.next,
+                ahead: S::PREFETCH_AHEAD,
+            };
+            let sum = sweep_row!(s, src, row, row.in_range, &mut (&mut next, (pf, parking)));
             (sum, next.range.finish(s))
         } else {
             let pf = Prefetch {
                 src,
                 row: row.next,
-                ahead: 0,
+                ahead: S::PREFETCH_AHEAD,
             };
             let sum = sweep_row!(s, src, row, row.in_range, &mut (pf, parking));
             (sum, range_of(s, src, row.next, 0, row.w, row.track))
@@ -557,8 +564,9 @@ impl<S: Isa, A: Acc<S>, Snk: Sink> Along<S, A> for StoreAhead<'_, Snk> {
     }
 }
 
-/// Asks for element `ahead + i` of `row` along a compute-bound sweep, one
-/// line per pair (the next row, or the next block, from memory).
+/// Asks for the lines from element `ahead + i` of `row` along a
+/// compute-bound sweep, every line of each pair (the next row, or the next
+/// block, from memory).
 pub(crate) struct Prefetch<'a, Src: Source> {
     pub(crate) src: &'a Src,
     pub(crate) row: Src::Row,
@@ -568,9 +576,16 @@ pub(crate) struct Prefetch<'a, Src: Source> {
 impl<S: Isa, A: Acc<S>, Src: Source> Along<S, A> for Prefetch<'_, Src> {
     #[inline(always)]
     unsafe fn pair(&mut self, s: S, i: usize) {
-        self.src.prefetch(s, self.row, self.ahead + i);
+        // Every line of the pair's two vectors (two on AVX-512).
+        for k in 0..(2 * S::F32_LANES).div_ceil(LINE_FLOATS) {
+            self.src
+                .prefetch(s, self.row, self.ahead + i + k * LINE_FLOATS);
+        }
     }
 }
+
+/// Floats per 64-byte cache line.
+const LINE_FLOATS: usize = 16;
 
 /// Where row `y`'s exps are parked in its output: the output row's f32
 /// memory where the sink parks there ([`Sink::PARKS_IN_OUTPUT`]), null
