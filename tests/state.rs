@@ -22,7 +22,7 @@ mod common;
 mod oracle;
 
 use common::{
-    C_ULPS, Family, Roster, check_log_softmax_row, check_logsumexp, check_softmax_row, gen_row,
+    C_ULPS, Family, check_log_softmax_row, check_logsumexp, check_softmax_row, gen_row,
     log_softmax_ref, rng, row_max, softmax_bound_ulps, ulp_f32,
 };
 use rand::RngExt;
@@ -32,20 +32,7 @@ use simd_softmax::{Error, Softmax, SoftmaxState, reference};
 /// portable kernel is listed as skipped: the public state binds a
 /// `Backend`).
 fn engines(test: &str) -> Vec<Softmax> {
-    let mut roster = Roster::all();
-    for e in roster.ran.iter().filter(|e| e.backend.is_none()) {
-        roster.skipped.push((
-            e.name.clone(),
-            "not reachable through SoftmaxState (bound to a Backend)".to_string(),
-        ));
-    }
-    roster.ran.retain(|e| e.backend.is_some());
-    roster.announce(test);
-    roster
-        .ran
-        .iter()
-        .map(|e| Softmax::with_backend(e.backend.unwrap()).unwrap())
-        .collect()
+    common::dispatched(test)
 }
 
 /// Chunk lengths that cover `n`: `scheme` 0 = chunks of 1, 1..=8 fixed

@@ -10,26 +10,11 @@
 mod common;
 
 use common::{Family, gen_row, quick};
-use simd_softmax::{Backend, Element, Error, Softmax, bf16, f16};
+use simd_softmax::{Element, Error, Softmax, bf16, f16};
 use simd_softmax_kernels::plan::{STREAM_MIN, TWO_PASS_MIN};
 
 /// What the gaps of an output hold before the call (and must after).
 const GAP: f32 = 12345.0;
-
-fn engines() -> Vec<Softmax> {
-    let mut out = vec![];
-    for b in Backend::ALL {
-        match Softmax::with_backend(b) {
-            Ok(sm) => out.push(sm),
-            Err(e) => println!("skipped {}: {e}", b.name()),
-        }
-    }
-    println!(
-        "backends: {:?} (portable16 is not reachable through the public API)",
-        out.iter().map(|s| s.backend().name()).collect::<Vec<_>>()
-    );
-    out
-}
 
 /// `rows` rows of `w` with special rows among them (a NaN, a `+∞`, a fully
 /// masked row) where there are enough rows.
@@ -162,7 +147,7 @@ fn strided_rows_equal_packed_rows_bit_for_bit() {
         shapes.push((STREAM_MIN / 40_000 + 1, 40_000));
         shapes.push((2, TWO_PASS_MIN + 5));
     }
-    for sm in engines() {
+    for sm in common::dispatched("strided") {
         let mut n = 0;
         for &(rows, w) in &shapes {
             let big = rows * w >= STREAM_MIN;
@@ -187,7 +172,7 @@ fn strided_rows_equal_packed_rows_bit_for_bit() {
 #[test]
 fn strided_half_pairs_equal_packed_rows_bit_for_bit() {
     let shapes = [(9, 8), (6, 100), (3, 4096), (2, 5000)];
-    for sm in engines() {
+    for sm in common::dispatched("strided") {
         let mut n = 0;
         for &(rows, w) in &shapes {
             for st in [(w, w), (w + 3, w), (w + 1, w + 9)] {
@@ -206,7 +191,7 @@ fn strided_half_pairs_equal_packed_rows_bit_for_bit() {
 #[test]
 fn bad_strides_and_short_buffers_are_refused_untouched() {
     let x = vec![1.0f32; 20];
-    for sm in engines() {
+    for sm in common::dispatched("strided") {
         let mut y = vec![GAP; 20];
         let cases: [((usize, usize, usize, usize), Error); 6] = [
             (

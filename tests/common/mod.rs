@@ -1041,3 +1041,23 @@ pub fn targets(test: &str) -> Vec<Target> {
     eprintln!("[{test}] targets: {names:?}");
     ran
 }
+
+/// The dispatched backends this CPU runs, through the public API (a
+/// `Softmax` per backend), announced with the engines that are skipped
+/// and why (the portable kernels are not reachable through it).
+pub fn dispatched(test: &str) -> Vec<Softmax> {
+    let mut roster = Roster::all();
+    for e in roster.ran.iter().filter(|e| e.backend.is_none()) {
+        roster.skipped.push((
+            e.name.clone(),
+            "not reachable through the public API (bound to a Backend)".to_string(),
+        ));
+    }
+    roster.ran.retain(|e| e.backend.is_some());
+    roster.announce(test);
+    roster
+        .ran
+        .iter()
+        .map(|e| Softmax::with_backend(e.backend.unwrap()).unwrap())
+        .collect()
+}
