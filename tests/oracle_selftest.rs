@@ -15,8 +15,8 @@ mod oracle;
 
 use oracle::{
     Dd, combination, err_ulp, exp_dd, expm1_dd, fast_two_sum, ln_dd, ln1p_dd, log_softmax,
-    log_softmax_dd, logsumexp, logsumexp_dd, softmax, softmax_dd, softmax_of_combination,
-    softmax_scaled, two_prod, two_sum, ulp_f32,
+    log_softmax_dd, logsumexp, logsumexp_dd, softmax, softmax_and_log_softmax, softmax_dd,
+    softmax_of_combination, softmax_scaled, two_prod, two_sum, ulp_f32,
 };
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
@@ -427,6 +427,40 @@ fn softmax_of_a_small_row() {
         ],
         ROW_BOUND,
     );
+}
+
+/// The shared-terms form gives the same double-doubles as the two
+/// functions it stands for, on ordinary and special rows.
+#[test]
+fn softmax_and_log_softmax_together_equal_each_alone() {
+    let mut g = rng(11);
+    let mut rows: Vec<Vec<f32>> = vec![
+        vec![],
+        vec![f32::NEG_INFINITY; 3],
+        vec![1.0, f32::NAN],
+        vec![f32::INFINITY, 0.0, f32::INFINITY],
+        vec![3.0, 3.0, f32::NEG_INFINITY, -2.0],
+    ];
+    rows.push((0..1000).map(|_| g.random_range(-40.0f32..40.0)).collect());
+    for x in &rows {
+        let (s, l) = softmax_and_log_softmax(x);
+        let same = |a: &[Dd], b: &[Dd]| {
+            a.len() == b.len()
+                && a.iter().zip(b).all(|(p, q)| {
+                    (p.hi.to_bits(), p.lo.to_bits()) == (q.hi.to_bits(), q.lo.to_bits())
+                })
+        };
+        assert!(
+            same(&s, &softmax(x)),
+            "softmax of {:?}",
+            &x[..x.len().min(5)]
+        );
+        assert!(
+            same(&l, &log_softmax(x)),
+            "log-softmax of {:?}",
+            &x[..x.len().min(5)]
+        );
+    }
 }
 
 #[test]

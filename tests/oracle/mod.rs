@@ -524,6 +524,11 @@ fn terms(d: &[Dd]) -> (Vec<Dd>, usize) {
 /// precision).
 fn lse_of_shifted(d: &[Dd]) -> Dd {
     let (e, k) = terms(d);
+    lse_of_terms(d, &e, k)
+}
+
+/// `ln Σ e^(d_i)` (see [`lse_of_shifted`]) from terms already computed.
+fn lse_of_terms(d: &[Dd], e: &[Dd], k: usize) -> Dd {
     let rest: Vec<Dd> = e
         .iter()
         .zip(d)
@@ -537,7 +542,11 @@ fn lse_of_shifted(d: &[Dd]) -> Dd {
 
 fn softmax_of_shifted(d: &[Dd]) -> Vec<Dd> {
     let (e, _) = terms(d);
-    let s = pairwise_sum(&e);
+    softmax_of_terms(&e)
+}
+
+fn softmax_of_terms(e: &[Dd]) -> Vec<Dd> {
+    let s = pairwise_sum(e);
     e.iter().map(|&t| t / s).collect()
 }
 
@@ -631,6 +640,19 @@ pub fn softmax(x: &[f32]) -> Vec<Dd> {
 /// rows give `−∞`.
 pub fn log_softmax(x: &[f32]) -> Vec<Dd> {
     log_softmax_class(classify_f32(x), x.len(), |i| x[i] == f32::INFINITY)
+}
+
+/// [`softmax`] and [`log_softmax`] of one row, with one `exp_dd` per entry
+/// instead of two (the long rows of the chunked-state tests).
+pub fn softmax_and_log_softmax(x: &[f32]) -> (Vec<Dd>, Vec<Dd>) {
+    match classify_f32(x) {
+        Class::Ok(d) => {
+            let (e, k) = terms(&d);
+            let l = lse_of_terms(&d, &e, k);
+            (softmax_of_terms(&e), d.iter().map(|&v| v - l).collect())
+        }
+        _ => (softmax(x), log_softmax(x)),
+    }
 }
 
 /// `ln Σ e^(x_i)` of an f32 row, as `m + ln k + ln1p(δ/k)` (see
