@@ -99,6 +99,30 @@ pub enum Error {
         /// The elements the rows need.
         needed: Option<usize>,
     },
+    /// A parameter is outside its range (a sampler's temperature, top-p,
+    /// min-p or uniform sample, …).
+    InvalidParameter {
+        /// The parameter's name.
+        name: &'static str,
+        /// The value given, as text.
+        value: String,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// A logit is NaN (a sampler has nothing defined to choose from).
+    NanLogit {
+        /// The first NaN's index.
+        index: usize,
+    },
+    /// No logit can be chosen: the row is empty or all `−∞`.
+    NoFiniteLogit,
+    /// A [`crate::SamplerScratch`] is for a shorter vocabulary.
+    ScratchTooShort {
+        /// The logits' length.
+        vocab: usize,
+        /// The scratch's vocabulary.
+        scratch: usize,
+    },
     /// The CPU (or this build's target) cannot run the requested backend.
     UnsupportedBackend {
         /// The backend asked for.
@@ -190,6 +214,21 @@ impl fmt::Display for Error {
             Error::RowsBeyondBuffer { len, needed: None } => write!(
                 f,
                 "the rows need more elements than usize holds (the buffer has {len})"
+            ),
+            Error::InvalidParameter {
+                name,
+                value,
+                expected,
+            } => write!(f, "{name} = {value} is out of range: expected {expected}"),
+            Error::NanLogit { index } => {
+                write!(f, "logit {index} is NaN")
+            }
+            Error::NoFiniteLogit => {
+                f.write_str("no logit can be chosen: the row is empty or all −∞")
+            }
+            Error::ScratchTooShort { vocab, scratch } => write!(
+                f,
+                "the sampler scratch serves {scratch} logits, the row has {vocab}"
             ),
             Error::UnsupportedBackend { backend, reason } => {
                 write!(

@@ -22,7 +22,8 @@
 //! Layout: `api.rs` (checks + the public functions), `dispatch.rs`
 //! ([`Backend`], [`Softmax`], the `SIMD_SOFTMAX_BACKEND` override),
 //! `error.rs`, `reference.rs` (f64 oracle), `state.rs` ([`SoftmaxState`],
-//! the online state of a row seen in chunks); the kernels are the
+//! the online state of a row seen in chunks), `sampler.rs` ([`Sampler`]:
+//! temperature, top-k, top-p, min-p); the kernels are the
 //! `simd-softmax-kernels` crate in `kernels/`.
 
 mod api;
@@ -32,6 +33,7 @@ mod error;
 #[cfg(feature = "rayon")]
 mod parallel;
 pub mod reference;
+mod sampler;
 mod state;
 
 pub use api::*;
@@ -41,6 +43,7 @@ pub use error::Error;
 pub use half::{bf16, f16};
 #[cfg(feature = "rayon")]
 pub use parallel::{PAR_MIN, par_log_softmax_rows, par_softmax, par_softmax_rows};
+pub use sampler::{Candidate, Sampler, SamplerScratch};
 pub use simd_softmax_kernels::Anchor;
 pub use state::SoftmaxState;
 

@@ -955,10 +955,7 @@ fn scaled_reference(x: &[f32], alpha: f32) -> (Vec<f64>, Vec<f64>) {
         return (r, vec![C_ULPS; n]);
     }
     let a = alpha as f64;
-    let z: Vec<f64> = x
-        .iter()
-        .map(|&v| a * (v as f64 - m as f64))
-        .collect();
+    let z: Vec<f64> = x.iter().map(|&v| a * (v as f64 - m as f64)).collect();
     let e: Vec<f64> = z.iter().map(|&t| t.exp()).collect();
     let s: f64 = e.iter().sum();
     let r: Vec<f64> = e.iter().map(|v| v / s).collect();
@@ -1753,5 +1750,115 @@ pub fn state(data: &[u8]) {
             "{}: a refused call changed the state",
             ctx("exp_update")
         );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Sampler
+
+/// `Sampler` with parameters the input picks (valid and invalid ones:
+/// `T` in `{0, tiny, 0.7, 1, 3, +∞, −1, NaN}`, top-k, top-p, min-p, `u`) on
+/// values of every mode: an error exactly when the contract says so;
+/// otherwise survivors that are distinct in-range indices of logits that
+/// can be chosen, in descending logit with ties by index, at most `k`,
+/// probabilities in `[0, 1]` summing to 1 within their f32 rounding,
+/// `top_k = 1` equal to greedy, and `sample` returning one of them.
+pub fn sampler(data: &[u8]) {
+    use simd_softmax::{Candidate, SamplerScratch};
+    let mut rd = Reader::new(data);
+    let flags = rd.u8();
+    let n = decode_len(&mut rd).min(70_000);
+    let mode = ValueMode::decode(flags >> 4, rd.u8());
+    let t = [
+        0.0,
+        f32::from_bits(1),
+        0.7,
+        1.0,
+        3.0,
+        f32::INFINITY,
+        -1.0,
+        f32::NAN,
+    ][rd.u8() as usize % 8];
+    let k = [0usize, 1, 2, 40, 1000][rd.u8() as usize % 5];
+    let p = [1.0f32, 0.9, 0.5, 1e-6, 0.0, 1.5][rd.u8() as usize % 6];
+    let min_p = [0.0f32, 0.05, 0.5, 1.0, -0.5][rd.u8() as usize % 5];
+    let u = [0.0f64, 0.5, 0.999_999, 1.0][rd.u8() as usize % 4];
+    let x = make_values(rd.rest(), n, mode, 0);
+    let mut scratch = SamplerScratch::new(n + (flags & 1) as usize);
+
+    let bad_param =
+        t.is_nan() || t < 0.0 || !(p > 0.0 && p <= 1.0) || !(0.0..=1.0).contains(&min_p);
+    let nan = x.iter().any(|v| v.is_nan());
+    let none = x.iter().all(|&v| v == f32::NEG_INFINITY);
+    for sm in engines() {
+        let name = sm.backend().name();
+        let s = sm.sampler().temperature(t).top_k(k).top_p(p).min_p(min_p);
+        let ctx = format!("Sampler [{name}, n={n}, T={t}, k={k}, p={p}, min_p={min_p}]");
+        let got = s.survivors(&x, &mut scratch).map(|v| v.to_vec());
+        let kept = match got {
+            Err(e) => {
+                let expected = match e {
+                    Error::InvalidParameter { .. } => bad_param,
+                    Error::NanLogit { index } => !bad_param && x[index].is_nan() && nan,
+                    Error::NoFiniteLogit => !bad_param && !nan && none,
+                    _ => false,
+                };
+                assert!(expected, "{ctx}: unexpected error {e:?}");
+                continue;
+            }
+            Ok(v) => v,
+        };
+        assert!(!bad_param && !nan && !none, "{ctx}: accepted bad input");
+        assert!(!kept.is_empty(), "{ctx}: no survivor");
+        if k > 0 {
+            assert!(kept.len() <= k, "{ctx}: {} survivors > k", kept.len());
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut sum = 0.0f64;
+        for (j, c) in kept.iter().enumerate() {
+            let v = x[c.index as usize];
+            assert!(v > f32::NEG_INFINITY, "{ctx}: chose −∞ at {}", c.index);
+            assert!(seen.insert(c.index), "{ctx}: {} twice", c.index);
+            assert!((0.0..=1.0).contains(&c.prob), "{ctx}: prob {}", c.prob);
+            sum += f64::from(c.prob);
+            if j > 0 {
+                let (a, b) = (kept[j - 1], *c);
+                let (va, vb) = (x[a.index as usize], v);
+                assert!(
+                    va > vb || (va == vb && a.index < b.index),
+                    "{ctx}: order {a:?} ({va}) before {b:?} ({vb})"
+                );
+            }
+        }
+        assert!(
+            (sum - 1.0).abs() <= kept.len() as f64 * 2f64.powi(-24) + 1e-12,
+            "{ctx}: probabilities sum to {sum}"
+        );
+        let greedy = sm
+            .sampler()
+            .temperature(0.0)
+            .survivors(&x, &mut scratch)
+            .unwrap()[0];
+        let top1 = sm
+            .sampler()
+            .temperature(t)
+            .top_k(1)
+            .survivors(&x, &mut scratch)
+            .unwrap()[0];
+        assert_eq!(greedy, top1, "{ctx}: top_k = 1 is not greedy");
+        assert_eq!(greedy.prob, 1.0);
+        match s.sample(&x, u, &mut scratch) {
+            Ok(c) => {
+                assert!(u < 1.0, "{ctx}: accepted u = {u}");
+                let at = kept.iter().position(|k| k.index == c.index);
+                assert!(at.is_some(), "{ctx}: sampled {c:?}, not a survivor");
+                let want: Candidate = kept[at.unwrap()];
+                assert_eq!(c, want, "{ctx}: sample's probability");
+            }
+            Err(e) => assert!(
+                u >= 1.0 && matches!(e, Error::InvalidParameter { name: "u", .. }),
+                "{ctx}: sample refused: {e:?}"
+            ),
+        }
     }
 }

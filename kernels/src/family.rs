@@ -96,6 +96,73 @@ impl<S: Isa> Kernel<S> {
     }
 }
 
+/// Elements per block of [`Kernel::block_max`].
+pub const MAX_BLOCK: usize = 64;
+
+impl<S: Isa> Kernel<S> {
+    /// The max of each [`MAX_BLOCK`]-element block of `input` (the last
+    /// one possibly shorter) into `out` (`input.len().div_ceil(MAX_BLOCK)`
+    /// values): one read of the row, so that later passes looking for the
+    /// entries above a threshold (the samplers' candidates) skip the
+    /// blocks below it. For NaN-free input (a NaN's block gets an
+    /// unspecified value).
+    ///
+    /// ```
+    /// let k = simd_softmax_kernels::portable::scalar();
+    /// let x: Vec<f32> = (0..100).map(|i| i as f32).collect();
+    /// let mut m = [0.0f32; 2];
+    /// k.block_max(&x, &mut m);
+    /// assert_eq!(m, [63.0, 99.0]);
+    /// ```
+    #[inline]
+    pub fn block_max(self, input: &[f32], out: &mut [f32]) {
+        assert_eq!(
+            out.len(),
+            input.len().div_ceil(MAX_BLOCK),
+            "block_max: one value per block"
+        );
+        let (src, dst, n) = (input.as_ptr(), out.as_mut_ptr(), input.len());
+        self.simd().run(BlockMax { src, dst, n });
+    }
+}
+
+/// The max of each [`MAX_BLOCK`] of `src` (valid for `n`) into `dst`
+/// (valid for `n.div_ceil(MAX_BLOCK)`).
+struct BlockMax {
+    src: *const f32,
+    dst: *mut f32,
+    n: usize,
+}
+
+impl Kern for BlockMax {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<S: Isa>(self, s: S) {
+        let BlockMax { src, dst, n } = self;
+        let l = S::F32_LANES;
+        let ninf = s.splat_f32s(f32::NEG_INFINITY);
+        for (b, start) in (0..n).step_by(MAX_BLOCK).enumerate() {
+            let end = (start + MAX_BLOCK).min(n);
+            let mut acc = ninf;
+            let mut i = start;
+            // SAFETY: `i + l ≤ end ≤ n` for the full vectors, the tail is
+            // `end − i < l` elements inside `src`; block `b` is below
+            // `n.div_ceil(MAX_BLOCK)`, inside `dst`.
+            unsafe {
+                while i + l <= end {
+                    acc = s.max_f32s(acc, load::<S>(src.add(i)));
+                    i += l;
+                }
+                if i < end {
+                    acc = s.max_f32s(acc, s.load_tail(src.add(i), end - i, f32::NEG_INFINITY));
+                }
+                *dst.add(b) = s.reduce_max_f32s(acc);
+            }
+        }
+    }
+}
+
 /// `dx = y ⊙ (dy − ⟨dy, y⟩)`; `dx` disjoint from `y`, `dy`; all valid for `n`.
 struct Backward {
     y: *const f32,

@@ -238,6 +238,36 @@ impl<S: Isa> Kernel<S> {
             .complete(input.len(), |i| input[i])
     }
 
+    /// The softmax state of `alpha · input` for a finite `alpha > 0` (a
+    /// temperature's `1/T`): the max `m` of `input` and `Σ e^(α(x − m))`,
+    /// softmax's sum, by the scaled stage the two-pass regime of
+    /// [`Kernel::softmax_scaled`] runs. Special values as
+    /// [`Kernel::row_state`]'s (`α > 0` keeps the order: a `+∞` entry is
+    /// still the max). The samplers' normalizer.
+    ///
+    /// ```
+    /// let k = simd_softmax_kernels::portable::scalar();
+    /// let st = k.scaled_row_state(&[0.0, 2.0], 0.5);
+    /// assert_eq!(st.m, 2.0);
+    /// assert!((st.sum.total() - (1.0 + (-1.0f64).exp())).abs() < 1e-6);
+    /// ```
+    #[inline]
+    pub fn scaled_row_state(self, input: &[f32], alpha: f32) -> RowState {
+        assert!(
+            alpha.is_finite() && alpha > 0.0,
+            "scaled_row_state: alpha must be finite and > 0"
+        );
+        let _env = DefaultEnv::enter();
+        let src = ScaledRows::new(input.as_ptr(), alpha);
+        self.simd
+            .run(State::<ScaledRows, Prob> {
+                src,
+                n: input.len(),
+                snk: core::marker::PhantomData,
+            })
+            .complete(input.len(), |i| input[i])
+    }
+
     /// [`Kernel::row_state`] with log-softmax's sum ([`ExpSum`]'s `k + δ`
     /// split, tiny terms kept): accurate enough for `ln Σ` and for
     /// `1/Σ`, so for both [`Kernel::log_softmax_piece`] and

@@ -37,7 +37,7 @@ pub mod sum;
 pub mod testing;
 
 pub use edge::{Elems, ElemsMut, TILE};
-pub use family::{Anchor, ProbScan};
+pub use family::{Anchor, MAX_BLOCK, ProbScan};
 pub use kernel::Kernel;
 pub use pulp;
 pub use regime::pipeline::SCRATCH_LEN;

@@ -33,8 +33,9 @@ fn main() {
         "family" => simd_softmax_fuzz::family,
         "half" => half_target::check,
         "state" => simd_softmax_fuzz::state,
+        "sampler" => simd_softmax_fuzz::sampler,
         _ => {
-            eprintln!("usage: replay forward|family|half|state PATH...");
+            eprintln!("usage: replay forward|family|half|state|sampler PATH...");
             std::process::exit(2);
         }
     };
@@ -51,5 +52,8 @@ fn main() {
         eprintln!("{} ({} bytes)", p.display(), data.len());
         run(&data);
     }
-    println!("replay {target}: {} inputs passed on {backends:?}", paths.len());
+    println!(
+        "replay {target}: {} inputs passed on {backends:?}",
+        paths.len()
+    );
 }
