@@ -99,6 +99,34 @@ pub enum Error {
         /// The elements the rows need.
         needed: Option<usize>,
     },
+    /// Cross-entropy: the logits hold `rows` rows but `targets` has
+    /// another number of entries.
+    TargetsLength {
+        /// Rows of the logits (`logits.len() / row_len`).
+        rows: usize,
+        /// Length of `targets`.
+        targets: usize,
+    },
+    /// Cross-entropy's per-row form: `losses` does not have one entry per
+    /// row.
+    LossesLength {
+        /// Rows of the logits.
+        rows: usize,
+        /// Length of `losses`.
+        losses: usize,
+    },
+    /// Cross-entropy: a target (not the `ignore_index`) is not a column of
+    /// its row.
+    TargetOutOfRange {
+        /// The first row whose target is out of range.
+        row: usize,
+        /// Its target.
+        target: u32,
+        /// The row length (targets must be below it).
+        row_len: usize,
+    },
+    /// Cross-entropy: the label smoothing is outside `[0, 1]` or NaN.
+    InvalidLabelSmoothing,
     /// The CPU (or this build's target) cannot run the requested backend.
     UnsupportedBackend {
         /// The backend asked for.
@@ -191,6 +219,25 @@ impl fmt::Display for Error {
                 f,
                 "the rows need more elements than usize holds (the buffer has {len})"
             ),
+            Error::TargetsLength { rows, targets } => write!(
+                f,
+                "the logits have {rows} rows but targets has {targets} entries"
+            ),
+            Error::LossesLength { rows, losses } => write!(
+                f,
+                "the logits have {rows} rows but losses has {losses} entries"
+            ),
+            Error::TargetOutOfRange {
+                row,
+                target,
+                row_len,
+            } => write!(
+                f,
+                "row {row}: target {target} is out of range for rows of {row_len} logits"
+            ),
+            Error::InvalidLabelSmoothing => {
+                f.write_str("label smoothing must be a number in [0, 1]")
+            }
             Error::UnsupportedBackend { backend, reason } => {
                 write!(
                     f,

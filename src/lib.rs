@@ -26,6 +26,7 @@
 //! `simd-softmax-kernels` crate in `kernels/`.
 
 mod api;
+mod cross_entropy;
 mod dispatch;
 mod element;
 mod error;
@@ -35,6 +36,12 @@ pub mod reference;
 mod state;
 
 pub use api::*;
+pub use cross_entropy::{
+    CrossEntropyOptions, cross_entropy, cross_entropy_backward, cross_entropy_rows,
+    cross_entropy_with_grad,
+};
+#[cfg(feature = "rayon")]
+pub use cross_entropy::{par_cross_entropy, par_cross_entropy_with_grad};
 pub use dispatch::{BACKEND_ENV, Backend, Softmax};
 pub use element::Element;
 pub use error::Error;
