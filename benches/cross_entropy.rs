@@ -21,7 +21,9 @@
 //! Inputs are uniform in [−10, 10), seeded; targets seeded; default
 //! options (no ignored rows, no smoothing), `grad_scale = 1/rows`.
 
-use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::{
+    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use simd_softmax::{CrossEntropyOptions, Softmax};
@@ -42,7 +44,9 @@ fn bench(c: &mut Criterion) {
         let mut rng = SmallRng::seed_from_u64(7);
         let n = rows * cols;
         let x: Vec<f32> = (0..n).map(|_| rng.random_range(-10.0f32..10.0)).collect();
-        let t: Vec<u32> = (0..rows).map(|_| rng.random_range(0..cols as u32)).collect();
+        let t: Vec<u32> = (0..rows)
+            .map(|_| rng.random_range(0..cols as u32))
+            .collect();
         let mut y = vec![0.0f32; n];
         let g = 1.0 / rows as f32;
         let mut grp = c.benchmark_group(format!("cross_entropy/{rows}x{cols}"));

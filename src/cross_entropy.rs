@@ -233,7 +233,11 @@ fn target_grad(st: RowState, x: &[f32], t: usize, eps: f32, g: f32) -> f32 {
     let (p, rest) = if st.m.is_nan() {
         (f64::NAN, f64::NAN)
     } else if st.m == f32::INFINITY {
-        let p = if xt == f32::INFINITY { 1.0 / st.sum.k } else { 0.0 };
+        let p = if xt == f32::INFINITY {
+            1.0 / st.sum.k
+        } else {
+            0.0
+        };
         (p, 1.0 - p)
     } else if st.m == f32::NEG_INFINITY {
         (0.0, 1.0)
@@ -756,9 +760,8 @@ mod par {
         grad_scale: f32,
         dlogits: &mut [O],
     ) -> Result<f32, Error> {
-        Softmax::new().par_cross_entropy_with_grad(
-            logits, row_len, targets, options, grad_scale, dlogits,
-        )
+        Softmax::new()
+            .par_cross_entropy_with_grad(logits, row_len, targets, options, grad_scale, dlogits)
     }
 }
 

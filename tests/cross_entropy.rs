@@ -233,15 +233,32 @@ fn dominant_target_keeps_its_digits() {
     for sm in common::dispatched("dominant_target_keeps_its_digits") {
         let mut y = [0.0f32; 4];
         let o = CrossEntropyOptions::default();
-        let loss = sm.cross_entropy_with_grad(&x, 4, &[0], o, 1.0, &mut y).unwrap();
-        assert!(((loss as f64 - r.loss) / r.loss).abs() < 4.0 * EPS, "{loss} vs {}", r.loss);
-        assert!(((y[0] as f64 - r.grad[0]) / r.grad[0]).abs() < 4.0 * EPS, "{}", y[0]);
+        let loss = sm
+            .cross_entropy_with_grad(&x, 4, &[0], o, 1.0, &mut y)
+            .unwrap();
+        assert!(
+            ((loss as f64 - r.loss) / r.loss).abs() < 4.0 * EPS,
+            "{loss} vs {}",
+            r.loss
+        );
+        assert!(
+            ((y[0] as f64 - r.grad[0]) / r.grad[0]).abs() < 4.0 * EPS,
+            "{}",
+            y[0]
+        );
     }
 }
 
 #[test]
 fn reference_gradient_is_the_derivative_of_the_loss() {
-    for (n, eps) in [(2usize, 0.0), (7, 0.0), (50, 0.0), (50, 0.1), (300, 0.25), (9, 1.0)] {
+    for (n, eps) in [
+        (2usize, 0.0),
+        (7, 0.0),
+        (50, 0.0),
+        (50, 0.1),
+        (300, 0.25),
+        (9, 1.0),
+    ] {
         let x = gen_row(Family::NormalS1, n, 3);
         for t in [0, n / 2, n - 1] {
             let r = reference(&x, t, eps);
@@ -266,27 +283,36 @@ fn reference_gradient_is_the_derivative_of_the_loss() {
 #[test]
 fn ignore_index_and_all_ignored() {
     let (n, rows) = (33usize, 6usize);
-    let x: Vec<f32> = (0..rows).flat_map(|r| gen_row(Family::Uniform, n, r as u64)).collect();
+    let x: Vec<f32> = (0..rows)
+        .flat_map(|r| gen_row(Family::Uniform, n, r as u64))
+        .collect();
     let t = [3u32, 99, 0, 32, 99, 7];
     for sm in common::dispatched("ignore_index_and_all_ignored") {
         for eps in [0.0, 0.2] {
             let o = opts(Some(99), eps);
             let mut y = vec![5.0f32; x.len()];
-            let loss = sm.cross_entropy_with_grad(&x, n, &t, o, 1.0, &mut y).unwrap();
+            let loss = sm
+                .cross_entropy_with_grad(&x, n, &t, o, 1.0, &mut y)
+                .unwrap();
             // The mean of the kept rows, each alone.
             let kept: Vec<usize> = (0..rows).filter(|&r| t[r] != 99).collect();
             let mut sum = 0.0f64;
             for &r in &kept {
                 let row = &x[r * n..][..n];
                 let mut l = [0.0f32];
-                sm.cross_entropy_rows(row, n, &t[r..r + 1], o, &mut l).unwrap();
+                sm.cross_entropy_rows(row, n, &t[r..r + 1], o, &mut l)
+                    .unwrap();
                 sum += reference(row, t[r] as usize, eps as f64).loss;
                 let mut yr = vec![0.0f32; n];
-                sm.cross_entropy_backward(row, n, &t[r..r + 1], o, 1.0, &mut yr).unwrap();
+                sm.cross_entropy_backward(row, n, &t[r..r + 1], o, 1.0, &mut yr)
+                    .unwrap();
                 assert_eq!(bits(&yr), bits(&y[r * n..][..n]), "row {r} alone");
             }
             let want = sum / kept.len() as f64;
-            assert!((loss as f64 - want).abs() < 8.0 * ulp_f32(want), "{loss} vs {want}");
+            assert!(
+                (loss as f64 - want).abs() < 8.0 * ulp_f32(want),
+                "{loss} vs {want}"
+            );
             for r in [1, 4] {
                 assert!(y[r * n..][..n].iter().all(|&v| v.to_bits() == 0), "row {r}");
             }
@@ -298,12 +324,18 @@ fn ignore_index_and_all_ignored() {
             let all = [99u32; 6];
             let mut y = vec![5.0f32; x.len()];
             assert!(sm.cross_entropy(&x, n, &all, o).unwrap().is_nan());
-            assert!(sm.cross_entropy_with_grad(&x, n, &all, o, 1.0, &mut y).unwrap().is_nan());
+            assert!(
+                sm.cross_entropy_with_grad(&x, n, &all, o, 1.0, &mut y)
+                    .unwrap()
+                    .is_nan()
+            );
             assert!(y.iter().all(|&v| v.to_bits() == 0));
             // An ignore_index below row_len ignores that class.
             let o0 = opts(Some(0), eps);
             let l0 = sm.cross_entropy(&x, n, &[0, 1, 0, 1, 0, 1], o0).unwrap();
-            let l1 = sm.cross_entropy(&x, n, &[5, 1, 5, 1, 5, 1], opts(Some(5), eps)).unwrap();
+            let l1 = sm
+                .cross_entropy(&x, n, &[5, 1, 5, 1, 5, 1], opts(Some(5), eps))
+                .unwrap();
             assert_eq!(l0, l1);
         }
         // No rows at all: NaN.
@@ -321,7 +353,9 @@ fn special_rows() {
         let run = |x: &[f32], t: u32, eps: f32| {
             let mut y = vec![9.0f32; x.len()];
             let o = opts(None, eps);
-            let l = sm.cross_entropy_with_grad(x, x.len(), &[t], o, 2.0, &mut y).unwrap();
+            let l = sm
+                .cross_entropy_with_grad(x, x.len(), &[t], o, 2.0, &mut y)
+                .unwrap();
             (l, y)
         };
         // NaN: loss and every gradient entry NaN.
@@ -374,7 +408,8 @@ fn label_smoothing_edges() {
         // The gradient of each row sums to 0 (within the roundings).
         let mut y = vec![0.0f32; 40];
         let o = opts(None, 0.3);
-        sm.cross_entropy_backward(&x, 40, &[7], o, 1.0, &mut y).unwrap();
+        sm.cross_entropy_backward(&x, 40, &[7], o, 1.0, &mut y)
+            .unwrap();
         assert!(y.iter().map(|&v| v as f64).sum::<f64>().abs() < 1e-6);
     }
 }
@@ -388,38 +423,130 @@ fn errors_leave_outputs_untouched() {
         let mut y = vec![canary; 12];
         let mut l = vec![canary; 3];
         let cases: Vec<(usize, Vec<u32>, CrossEntropyOptions, Error)> = vec![
-            (0, vec![0, 0, 0], o, Error::InvalidRowLen { len: 12, row_len: 0 }),
-            (5, vec![0, 0, 0], o, Error::InvalidRowLen { len: 12, row_len: 5 }),
-            (4, vec![0, 0], o, Error::TargetsLength { rows: 3, targets: 2 }),
-            (4, vec![0, 4, 0], o, Error::TargetOutOfRange { row: 1, target: 4, row_len: 4 }),
-            (4, vec![0, 1, 9], opts(Some(4), 0.0), Error::TargetOutOfRange { row: 2, target: 9, row_len: 4 }),
-            (4, vec![0, 0, 0], opts(None, -0.1), Error::InvalidLabelSmoothing),
-            (4, vec![0, 0, 0], opts(None, 1.5), Error::InvalidLabelSmoothing),
-            (4, vec![0, 0, 0], opts(None, f32::NAN), Error::InvalidLabelSmoothing),
+            (
+                0,
+                vec![0, 0, 0],
+                o,
+                Error::InvalidRowLen {
+                    len: 12,
+                    row_len: 0,
+                },
+            ),
+            (
+                5,
+                vec![0, 0, 0],
+                o,
+                Error::InvalidRowLen {
+                    len: 12,
+                    row_len: 5,
+                },
+            ),
+            (
+                4,
+                vec![0, 0],
+                o,
+                Error::TargetsLength {
+                    rows: 3,
+                    targets: 2,
+                },
+            ),
+            (
+                4,
+                vec![0, 4, 0],
+                o,
+                Error::TargetOutOfRange {
+                    row: 1,
+                    target: 4,
+                    row_len: 4,
+                },
+            ),
+            (
+                4,
+                vec![0, 1, 9],
+                opts(Some(4), 0.0),
+                Error::TargetOutOfRange {
+                    row: 2,
+                    target: 9,
+                    row_len: 4,
+                },
+            ),
+            (
+                4,
+                vec![0, 0, 0],
+                opts(None, -0.1),
+                Error::InvalidLabelSmoothing,
+            ),
+            (
+                4,
+                vec![0, 0, 0],
+                opts(None, 1.5),
+                Error::InvalidLabelSmoothing,
+            ),
+            (
+                4,
+                vec![0, 0, 0],
+                opts(None, f32::NAN),
+                Error::InvalidLabelSmoothing,
+            ),
         ];
         for (row_len, t, o, e) in cases {
             assert_eq!(sm.cross_entropy(&x, row_len, &t, o), Err(e.clone()));
-            assert_eq!(sm.cross_entropy_rows(&x, row_len, &t, o, &mut l), Err(e.clone()));
-            assert_eq!(sm.cross_entropy_backward(&x, row_len, &t, o, 1.0, &mut y), Err(e.clone()));
-            assert_eq!(sm.cross_entropy_with_grad(&x, row_len, &t, o, 1.0, &mut y), Err(e.clone()));
+            assert_eq!(
+                sm.cross_entropy_rows(&x, row_len, &t, o, &mut l),
+                Err(e.clone())
+            );
+            assert_eq!(
+                sm.cross_entropy_backward(&x, row_len, &t, o, 1.0, &mut y),
+                Err(e.clone())
+            );
+            assert_eq!(
+                sm.cross_entropy_with_grad(&x, row_len, &t, o, 1.0, &mut y),
+                Err(e.clone())
+            );
             #[cfg(feature = "rayon")]
             {
                 assert_eq!(sm.par_cross_entropy(&x, row_len, &t, o), Err(e.clone()));
-                assert_eq!(sm.par_cross_entropy_rows(&x, row_len, &t, o, &mut l), Err(e.clone()));
-                assert_eq!(sm.par_cross_entropy_backward(&x, row_len, &t, o, 1.0, &mut y), Err(e.clone()));
-                assert_eq!(sm.par_cross_entropy_with_grad(&x, row_len, &t, o, 1.0, &mut y), Err(e));
+                assert_eq!(
+                    sm.par_cross_entropy_rows(&x, row_len, &t, o, &mut l),
+                    Err(e.clone())
+                );
+                assert_eq!(
+                    sm.par_cross_entropy_backward(&x, row_len, &t, o, 1.0, &mut y),
+                    Err(e.clone())
+                );
+                assert_eq!(
+                    sm.par_cross_entropy_with_grad(&x, row_len, &t, o, 1.0, &mut y),
+                    Err(e)
+                );
             }
             assert!(y.iter().chain(&l).all(|&v| v == canary));
         }
         // Output lengths.
         let t = [0u32, 1, 2];
-        let short = Error::LengthMismatch { input: 12, output: 11 };
-        assert_eq!(sm.cross_entropy_backward(&x, 4, &t, o, 1.0, &mut y[..11]), Err(short.clone()));
-        assert_eq!(sm.cross_entropy_with_grad(&x, 4, &t, o, 1.0, &mut y[..11]), Err(short));
+        let short = Error::LengthMismatch {
+            input: 12,
+            output: 11,
+        };
+        assert_eq!(
+            sm.cross_entropy_backward(&x, 4, &t, o, 1.0, &mut y[..11]),
+            Err(short.clone())
+        );
+        assert_eq!(
+            sm.cross_entropy_with_grad(&x, 4, &t, o, 1.0, &mut y[..11]),
+            Err(short)
+        );
         let losses = Error::LossesLength { rows: 3, losses: 2 };
-        assert_eq!(sm.cross_entropy_rows(&x, 4, &t, o, &mut l[..2]), Err(losses));
+        assert_eq!(
+            sm.cross_entropy_rows(&x, 4, &t, o, &mut l[..2]),
+            Err(losses)
+        );
         assert!(y.iter().chain(&l).all(|&v| v == canary));
-        let msg = Error::TargetOutOfRange { row: 1, target: 4, row_len: 4 }.to_string();
+        let msg = Error::TargetOutOfRange {
+            row: 1,
+            target: 4,
+            row_len: 4,
+        }
+        .to_string();
         assert!(msg.contains("row 1") && msg.contains("target 4"), "{msg}");
     }
 }
@@ -427,14 +554,22 @@ fn errors_leave_outputs_untouched() {
 #[test]
 fn with_grad_is_forward_plus_backward() {
     let (rows, n) = (9usize, 517usize);
-    let x: Vec<f32> = (0..rows).flat_map(|r| gen_row(Family::NormalS10, n, r as u64)).collect();
+    let x: Vec<f32> = (0..rows)
+        .flat_map(|r| gen_row(Family::NormalS10, n, r as u64))
+        .collect();
     let t: Vec<u32> = (0..rows as u32).map(|r| (r * 57) % n as u32).collect();
     for sm in common::dispatched("with_grad_is_forward_plus_backward") {
         for o in [opts(None, 0.0), opts(Some(57), 0.1)] {
             let (mut a, mut b) = (vec![0.0f32; x.len()], vec![1.0f32; x.len()]);
-            let l = sm.cross_entropy_with_grad(&x, n, &t, o, 0.25, &mut a).unwrap();
-            sm.cross_entropy_backward(&x, n, &t, o, 0.25, &mut b).unwrap();
-            assert_eq!(l.to_bits(), sm.cross_entropy(&x, n, &t, o).unwrap().to_bits());
+            let l = sm
+                .cross_entropy_with_grad(&x, n, &t, o, 0.25, &mut a)
+                .unwrap();
+            sm.cross_entropy_backward(&x, n, &t, o, 0.25, &mut b)
+                .unwrap();
+            assert_eq!(
+                l.to_bits(),
+                sm.cross_entropy(&x, n, &t, o).unwrap().to_bits()
+            );
             assert_eq!(bits(&a), bits(&b));
         }
     }
@@ -443,7 +578,9 @@ fn with_grad_is_forward_plus_backward() {
 #[test]
 fn half_logits_and_gradients() {
     let (rows, n) = (5usize, 300usize);
-    let x: Vec<f32> = (0..rows).flat_map(|r| gen_row(Family::NormalS1, n, r as u64)).collect();
+    let x: Vec<f32> = (0..rows)
+        .flat_map(|r| gen_row(Family::NormalS1, n, r as u64))
+        .collect();
     let t = [0u32, 299, 17, 99, 150];
     let o = opts(Some(99), 0.05);
     let xh: Vec<f16> = x.iter().map(|&v| f16::from_f32(v)).collect();
@@ -454,7 +591,9 @@ fn half_logits_and_gradients() {
         // Half in, f32 out: the widened logits' bits.
         for (xw, name) in [(&xh32, "f16"), (&xb32, "bf16")] {
             let mut want = vec![0.0f32; x.len()];
-            let lw = sm.cross_entropy_with_grad(xw, n, &t, o, 0.5, &mut want).unwrap();
+            let lw = sm
+                .cross_entropy_with_grad(xw, n, &t, o, 0.5, &mut want)
+                .unwrap();
             let mut got = vec![0.0f32; x.len()];
             let lg = match name {
                 "f16" => sm.cross_entropy_with_grad(&xh, n, &t, o, 0.5, &mut got),
@@ -466,35 +605,74 @@ fn half_logits_and_gradients() {
         }
         // f32 in, half out: the f32 gradient rounded once.
         let mut g32 = vec![0.0f32; x.len()];
-        let l32 = sm.cross_entropy_with_grad(&x, n, &t, o, 0.5, &mut g32).unwrap();
+        let l32 = sm
+            .cross_entropy_with_grad(&x, n, &t, o, 0.5, &mut g32)
+            .unwrap();
         let mut gh = vec![f16::ZERO; x.len()];
         let mut gb = vec![bf16::ZERO; x.len()];
-        assert_eq!(sm.cross_entropy_with_grad(&x, n, &t, o, 0.5, &mut gh).unwrap(), l32);
-        sm.cross_entropy_backward(&x, n, &t, o, 0.5, &mut gb).unwrap();
+        assert_eq!(
+            sm.cross_entropy_with_grad(&x, n, &t, o, 0.5, &mut gh)
+                .unwrap(),
+            l32
+        );
+        sm.cross_entropy_backward(&x, n, &t, o, 0.5, &mut gb)
+            .unwrap();
         for i in 0..x.len() {
-            assert_eq!(gh[i].to_bits(), f16::from_f32(g32[i]).to_bits(), "f16 [{i}]");
-            assert_eq!(gb[i].to_bits(), bf16::from_f32(g32[i]).to_bits(), "bf16 [{i}]");
+            assert_eq!(
+                gh[i].to_bits(),
+                f16::from_f32(g32[i]).to_bits(),
+                "f16 [{i}]"
+            );
+            assert_eq!(
+                gb[i].to_bits(),
+                bf16::from_f32(g32[i]).to_bits(),
+                "bf16 [{i}]"
+            );
         }
         // Half in and out.
         let mut gbb = vec![bf16::ZERO; x.len()];
         let mut gw = vec![0.0f32; x.len()];
-        sm.cross_entropy_backward(&xb, n, &t, o, 0.5, &mut gbb).unwrap();
-        sm.cross_entropy_backward(&xb32, n, &t, o, 0.5, &mut gw).unwrap();
-        assert!(gbb.iter().zip(&gw).all(|(a, b)| a.to_bits() == bf16::from_f32(*b).to_bits()));
+        sm.cross_entropy_backward(&xb, n, &t, o, 0.5, &mut gbb)
+            .unwrap();
+        sm.cross_entropy_backward(&xb32, n, &t, o, 0.5, &mut gw)
+            .unwrap();
+        assert!(
+            gbb.iter()
+                .zip(&gw)
+                .all(|(a, b)| a.to_bits() == bf16::from_f32(*b).to_bits())
+        );
     }
 }
 
 #[cfg(feature = "rayon")]
 #[test]
 fn par_forms_are_the_serial_bits() {
-    let (rows, n) = if quick() { (70usize, 1000usize) } else { (300, 1000) };
-    let mut x: Vec<f32> = (0..rows).flat_map(|r| gen_row(Family::Uniform, n, r as u64)).collect();
+    let (rows, n) = if quick() {
+        (70usize, 1000usize)
+    } else {
+        (300, 1000)
+    };
+    let mut x: Vec<f32> = (0..rows)
+        .flat_map(|r| gen_row(Family::Uniform, n, r as u64))
+        .collect();
     x[5 * n + 3] = f32::NAN;
     x[9 * n..10 * n].fill(f32::NEG_INFINITY);
-    let t: Vec<u32> = (0..rows as u32).map(|r| if r % 11 == 4 { u32::MAX } else { r * 7 % n as u32 }).collect();
+    let t: Vec<u32> = (0..rows as u32)
+        .map(|r| {
+            if r % 11 == 4 {
+                u32::MAX
+            } else {
+                r * 7 % n as u32
+            }
+        })
+        .collect();
     for sm in common::dispatched("par_forms_are_the_serial_bits") {
         for o in [opts(Some(u32::MAX), 0.0), opts(Some(u32::MAX), 0.1)] {
-            let nan_free: Vec<u32> = t.iter().enumerate().map(|(r, &v)| if r == 5 || r == 9 { u32::MAX } else { v }).collect();
+            let nan_free: Vec<u32> = t
+                .iter()
+                .enumerate()
+                .map(|(r, &v)| if r == 5 || r == 9 { u32::MAX } else { v })
+                .collect();
             let s = sm.cross_entropy(&x, n, &nan_free, o).unwrap();
             let p = sm.par_cross_entropy(&x, n, &nan_free, o).unwrap();
             assert_eq!(s.to_bits(), p.to_bits());
@@ -503,13 +681,19 @@ fn par_forms_are_the_serial_bits() {
             sm.par_cross_entropy_rows(&x, n, &t, o, &mut lp).unwrap();
             assert_eq!(bits(&ls), bits(&lp));
             let (mut ys, mut yp) = (vec![0.0f32; x.len()], vec![1.0f32; x.len()]);
-            let s = sm.cross_entropy_with_grad(&x, n, &nan_free, o, 0.1, &mut ys).unwrap();
-            let p = sm.par_cross_entropy_with_grad(&x, n, &nan_free, o, 0.1, &mut yp).unwrap();
+            let s = sm
+                .cross_entropy_with_grad(&x, n, &nan_free, o, 0.1, &mut ys)
+                .unwrap();
+            let p = sm
+                .par_cross_entropy_with_grad(&x, n, &nan_free, o, 0.1, &mut yp)
+                .unwrap();
             assert_eq!((s.to_bits(), bits(&ys)), (p.to_bits(), bits(&yp)));
             let mut yb = vec![bf16::ONE; x.len()];
             let mut ybs = vec![bf16::ZERO; x.len()];
-            sm.par_cross_entropy_backward(&x, n, &t, o, 0.1, &mut yb).unwrap();
-            sm.cross_entropy_backward(&x, n, &t, o, 0.1, &mut ybs).unwrap();
+            sm.par_cross_entropy_backward(&x, n, &t, o, 0.1, &mut yb)
+                .unwrap();
+            sm.cross_entropy_backward(&x, n, &t, o, 0.1, &mut ybs)
+                .unwrap();
             assert!(yb.iter().zip(&ybs).all(|(a, b)| a.to_bits() == b.to_bits()));
         }
     }

@@ -547,7 +547,10 @@ impl<O: Output> Output for Affine<O> {
     #[inline(always)]
     unsafe fn store1(&self, row: O::Row, i: usize, v: f32) {
         // SAFETY: the caller's contract, passed on.
-        unsafe { self.out.store1(row, i, libm::fmaf(v, self.scale, self.offset)) }
+        unsafe {
+            self.out
+                .store1(row, i, libm::fmaf(v, self.scale, self.offset))
+        }
     }
     #[inline(always)]
     fn prefetch_w<S: Isa>(&self, s: S, row: O::Row, i: usize) {
