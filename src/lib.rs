@@ -22,7 +22,8 @@
 //! Layout: `api.rs` (checks + the public functions), `dispatch.rs`
 //! ([`Backend`], [`Softmax`], the `SIMD_SOFTMAX_BACKEND` override),
 //! `error.rs`, `reference.rs` (f64 oracle), `state.rs` ([`SoftmaxState`],
-//! the online state of a row seen in chunks); the kernels are the
+//! the online state of a row seen in chunks), `cross_entropy.rs` (the loss
+//! and its gradient, [`cross_entropy_with_grad`]); the kernels are the
 //! `simd-softmax-kernels` crate in `kernels/`.
 
 mod api;
