@@ -100,7 +100,7 @@ pub enum Error {
         needed: Option<usize>,
     },
     /// A parameter is outside its range (a sampler's temperature, top-p,
-    /// min-p or uniform sample, …).
+    /// min-p or uniform sample, cross-entropy's label smoothing).
     InvalidParameter {
         /// The parameter's name.
         name: &'static str,
@@ -122,6 +122,32 @@ pub enum Error {
         vocab: usize,
         /// The scratch's vocabulary.
         scratch: usize,
+    },
+    /// Cross-entropy: the logits hold `rows` rows but `targets` has
+    /// another number of entries.
+    TargetsLength {
+        /// Rows of the logits (`logits.len() / row_len`).
+        rows: usize,
+        /// Length of `targets`.
+        targets: usize,
+    },
+    /// Cross-entropy's per-row form: `losses` does not have one entry per
+    /// row.
+    LossesLength {
+        /// Rows of the logits.
+        rows: usize,
+        /// Length of `losses`.
+        losses: usize,
+    },
+    /// Cross-entropy: a target (not the `ignore_index`) is not a column of
+    /// its row.
+    TargetOutOfRange {
+        /// The first row whose target is out of range.
+        row: usize,
+        /// Its target.
+        target: u32,
+        /// The row length (targets must be below it).
+        row_len: usize,
     },
     /// The CPU (or this build's target) cannot run the requested backend.
     UnsupportedBackend {
@@ -229,6 +255,22 @@ impl fmt::Display for Error {
             Error::ScratchTooShort { vocab, scratch } => write!(
                 f,
                 "the sampler scratch serves {scratch} logits, the row has {vocab}"
+            ),
+            Error::TargetsLength { rows, targets } => write!(
+                f,
+                "the logits have {rows} rows but targets has {targets} entries"
+            ),
+            Error::LossesLength { rows, losses } => write!(
+                f,
+                "the logits have {rows} rows but losses has {losses} entries"
+            ),
+            Error::TargetOutOfRange {
+                row,
+                target,
+                row_len,
+            } => write!(
+                f,
+                "row {row}: target {target} is out of range for rows of {row_len} logits"
             ),
             Error::UnsupportedBackend { backend, reason } => {
                 write!(

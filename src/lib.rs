@@ -23,10 +23,12 @@
 //! ([`Backend`], [`Softmax`], the `SIMD_SOFTMAX_BACKEND` override),
 //! `error.rs`, `reference.rs` (f64 oracle), `state.rs` ([`SoftmaxState`],
 //! the online state of a row seen in chunks), `sampler.rs` ([`Sampler`]:
-//! temperature, top-k, top-p, min-p); the kernels are the
+//! temperature, top-k, top-p, min-p), `cross_entropy.rs` (the loss and its
+//! gradient, [`cross_entropy_with_grad`]); the kernels are the
 //! `simd-softmax-kernels` crate in `kernels/`.
 
 mod api;
+mod cross_entropy;
 mod dispatch;
 mod element;
 mod error;
@@ -37,6 +39,12 @@ mod sampler;
 mod state;
 
 pub use api::*;
+pub use cross_entropy::{
+    CrossEntropyOptions, cross_entropy, cross_entropy_backward, cross_entropy_rows,
+    cross_entropy_with_grad,
+};
+#[cfg(feature = "rayon")]
+pub use cross_entropy::{par_cross_entropy, par_cross_entropy_with_grad};
 pub use dispatch::{BACKEND_ENV, Backend, Softmax};
 pub use element::Element;
 pub use error::Error;

@@ -9,7 +9,7 @@ use crate::keys::ScaledKeys;
 use crate::plan::{IsaShape, Regime, STREAM_MIN, plan};
 use crate::regime::two_pass::{self, CHUNK, RowState};
 use crate::regime::{pipeline, short, special_piece};
-use crate::stage::{F32Out, F32Rows, Log, Prob, ScaledRows, Sink, Source};
+use crate::stage::{Affine, F32Out, F32Rows, Log, Prob, Probs, ScaledRows, Sink, Source};
 use crate::sum::ExpSum;
 
 /// The whole kernel family on one instruction set, selected by the token
@@ -324,6 +324,54 @@ impl<S: Isa> Kernel<S> {
     #[inline]
     pub fn softmax_piece(self, input: &[f32], output: &mut [f32], st: RowState, stream: bool) {
         self.piece::<Prob>(input, output, st, stream);
+    }
+
+    /// `output = scale · softmax + offset` for a piece of a row whose
+    /// whole, complete [`RowState`] is `st`: the results of
+    /// [`Kernel::softmax_piece`], each mapped by one fused multiply-add in
+    /// the same pass (the [`Affine`] output), so the same bits as
+    /// `softmax_piece` followed by `fma(p, scale, offset)` per element.
+    /// Cross-entropy's gradient `g·(S(x) − q)` is this with `scale = g`,
+    /// `offset = −g·ε/N`, and its target entry fixed up. Special states
+    /// map the special results (`1/k`, 0, NaN) the same way.
+    ///
+    /// ```
+    /// let k = simd_softmax_kernels::portable::scalar();
+    /// let x = [0.0f32, 0.0];
+    /// let mut y = [0.0f32; 2];
+    /// k.softmax_affine_piece(&x, &mut y, k.log_row_state(&x), 2.0, -0.25, false);
+    /// assert_eq!(y, [0.75, 0.75]);
+    /// ```
+    #[inline]
+    pub fn softmax_affine_piece(
+        self,
+        input: &[f32],
+        output: &mut [f32],
+        st: RowState,
+        scale: f32,
+        offset: f32,
+        stream: bool,
+    ) {
+        let _env = DefaultEnv::enter();
+        check(input.len(), output.len(), input.len().max(1));
+        if st.m.is_finite() && !Prob::constant(st.sum).is_nan() {
+            let (x, y, n) = (input.as_ptr(), output.as_mut_ptr(), input.len());
+            self.simd.run(Piece {
+                src: F32Rows::new(x),
+                snk: Probs::to(Affine::new(F32Out::new(y), scale, offset)),
+                n,
+                st,
+                stream,
+            });
+        } else {
+            special_piece::<Prob>(
+                input.len(),
+                st.m,
+                st.sum,
+                |i| input[i],
+                |i, v| output[i] = libm::fmaf(v, scale, offset),
+            );
+        }
     }
 
     /// Log-softmax results of a piece of a row whose whole, complete

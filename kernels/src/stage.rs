@@ -21,8 +21,9 @@
 //! | [`Log`] (log-softmax) | [`SplitAcc`] | `ln Σ` | `d − c` |
 //!
 //! A sink's results go to an [`Output`], which owns every store: plain,
-//! tail, non-temporal, one element ([`F32Out`]: f32 rows). A new output
-//! type is a new `Output`, and no regime changes.
+//! tail, non-temporal, one element ([`F32Out`]: f32 rows; [`Affine`]:
+//! another output's results scaled and offset, cross-entropy's gradient).
+//! A new output type is a new `Output`, and no regime changes.
 //!
 //! Softmax may park its exps and scale them later ([`Sink::PARKS`]): in
 //! the output where it is f32 ([`Output::f32_row`]), in a stack row of
@@ -482,6 +483,82 @@ impl Output for F32Out {
     #[inline(always)]
     fn f32_row(&self, row: *mut f32) -> Option<*mut f32> {
         Some(row)
+    }
+}
+
+/// Another output's results mapped by `v ↦ scale·v + offset`, one fused
+/// multiply-add per element inside the store: cross-entropy's gradient
+/// `g·(p − q)` written by softmax's output pass as `g·p − g·ε/N` (the
+/// target entry fixed up afterwards), with no second pass over the rows.
+/// Not f32 memory as far as the regimes know ([`Output::F32`] false), so
+/// no exp is ever parked in it; only the output pass of a finished state
+/// (`Kernel::softmax_affine_piece`) writes through it.
+#[derive(Clone, Copy)]
+pub struct Affine<O: Output> {
+    out: O,
+    scale: f32,
+    offset: f32,
+}
+
+impl<O: Output> Affine<O> {
+    /// `out` receiving `scale·v + offset` for each result `v`.
+    pub fn new(out: O, scale: f32, offset: f32) -> Self {
+        Affine { out, scale, offset }
+    }
+
+    /// `scale·v + offset`, rounded once.
+    #[inline(always)]
+    fn map<S: Isa>(&self, s: S, v: S::f32s) -> S::f32s {
+        s.mul_add_f32s(v, s.splat_f32s(self.scale), s.splat_f32s(self.offset))
+    }
+}
+
+impl<O: Output> Output for Affine<O> {
+    const F32: bool = false;
+    type Row = O::Row;
+
+    #[inline(always)]
+    fn row(&self, r: usize, w: usize) -> O::Row {
+        self.out.row(r, w)
+    }
+    #[inline(always)]
+    fn row_after(&self, row: O::Row, k: usize, w: usize) -> O::Row {
+        self.out.row_after(row, k, w)
+    }
+    #[inline(always)]
+    unsafe fn store<S: Isa>(&self, s: S, row: O::Row, i: usize, v: S::f32s) {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { self.out.store(s, row, i, self.map(s, v)) }
+    }
+    #[inline(always)]
+    unsafe fn store_tail<S: Isa>(&self, s: S, row: O::Row, i: usize, rem: usize, v: S::f32s) {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { self.out.store_tail(s, row, i, rem, self.map(s, v)) }
+    }
+    #[inline(always)]
+    unsafe fn store_stream<S: Isa>(&self, s: S, row: O::Row, i: usize, v: S::f32s) {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { self.out.store_stream(s, row, i, self.map(s, v)) }
+    }
+    #[inline(always)]
+    fn stream_head<S: Isa>(&self, row: O::Row, i: usize, n: usize) -> usize {
+        self.out.stream_head::<S>(row, i, n)
+    }
+    #[inline(always)]
+    unsafe fn store1(&self, row: O::Row, i: usize, v: f32) {
+        // SAFETY: the caller's contract, passed on.
+        unsafe {
+            self.out
+                .store1(row, i, libm::fmaf(v, self.scale, self.offset))
+        }
+    }
+    #[inline(always)]
+    fn prefetch_w<S: Isa>(&self, s: S, row: O::Row, i: usize) {
+        self.out.prefetch_w(s, row, i);
+    }
+    #[inline(always)]
+    fn f32_row(&self, _: O::Row) -> Option<*mut f32> {
+        None
     }
 }
 
