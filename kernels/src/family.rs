@@ -1,6 +1,7 @@
 //! The family's functions that are not a softmax of rows: the backward
 //! pass and Jacobian, the inverse (`logits_from_probs`) and the sigmoid,
-//! elementwise or with a plain blocked sum; and the scalar pieces of the
+//! elementwise or with a plain blocked sum; the block maxima the samplers
+//! filter with (`block_max`); and the scalar pieces of the
 //! softmax-shaped ones: `softmax_scaled`'s limits at `α = 0, ±∞` and the
 //! double-double keys of `softmax_of_combination`.
 
