@@ -3,18 +3,22 @@
 //! [`SamplerScratch`], the caller-owned memory it works in, and
 //! [`Candidate`], a survivor.
 //!
-//! One call makes two passes over the logits and then works on a short
+//! One call reads the logits once or twice and then works on a short
 //! list:
-//! 1. the dispatched kernel's state pass at scale `α = 1/T`: the max `m`
-//!    and the normalizer `Z = Σ e^(α(x − m))` (and whether a NaN or `+∞` is
-//!    in the row);
-//! 2. a filter pass that keeps the candidates: the logits at or above a
-//!    threshold below which no entry can survive (min-p's `m + ln(min_p)/α`;
-//!    without top-k, top-p's `m + ln((1 − p)·Z/2n)/α`: all entries below it
-//!    together hold less than `1 − p` of the mass), with top-k as a bounded
-//!    selection (a buffer of a few `k`, cut to the best `k` whenever it
-//!    fills, the threshold raised to the k-th);
-//! 3. the candidates sorted (only they), their weights `w = e^(α(x − m))`
+//! 1. the dispatched kernel's block maxima (`Kernel::block_max`, 64
+//!    elements a block): the max `m`, whether a NaN or `+∞` is in the row,
+//!    and which blocks later passes may skip;
+//! 2. only for top-p without top-k, the kernel's state pass at scale
+//!    `α = 1/T`: the normalizer `Z = Σ e^(α(x − m))`;
+//! 3. a filter over the blocks that can hold a candidate: the logits at or
+//!    above a threshold below which no entry can survive (min-p's
+//!    `m + ln(min_p)/α`), with top-k as a bounded selection (a buffer of a
+//!    few `k`, cut to the best `k` whenever it fills, the threshold raised
+//!    to the k-th); or, for top-p without top-k, bands of weight from the
+//!    max down (`e^(−c)` to `e^(−c−1)` of the max's) until they hold `p`
+//!    of `Z` (never below `m + ln((1 − p)·Z/2n)/α`: all entries below it
+//!    together hold less than `1 − p`);
+//! 4. the candidates sorted (only they), their weights `w = e^(α(x − m))`
 //!    in f64, and the rules applied in order on that list.
 //!
 //! The order is descending logit (descending probability), ties by lower
@@ -412,37 +416,55 @@ impl Sampler {
         self.check(x, scratch)?;
         let alpha = (1.0 / f64::from(self.temperature)) as f32;
         let greedy = self.temperature == 0.0 || self.top_k == 1;
-        let st = state(self.imp, x, alpha, greedy);
-        if st.m.is_nan() {
+        let SamplerScratch { cand, w, bmax } = scratch;
+        // First pass: the block maxima (a NaN block is NaN), so the max,
+        // and later passes skip the blocks below their threshold.
+        let bmax = &mut bmax[..x.len().div_ceil(MAX_BLOCK)];
+        with_kernel!(self.imp, kk => kk.block_max(x, bmax));
+        let bmax = &*bmax;
+        let m = bmax.iter().fold(f32::NEG_INFINITY, |a, &b| {
+            if a.is_nan() || b.is_nan() {
+                f32::NAN
+            } else {
+                a.max(b)
+            }
+        });
+        if m.is_nan() {
             let index = x.iter().position(|v| v.is_nan()).unwrap_or(0);
             return Err(Error::NanLogit { index });
         }
-        if st.m == f32::NEG_INFINITY {
+        if m == f32::NEG_INFINITY {
             return Err(Error::NoFiniteLogit);
         }
-        let SamplerScratch { cand, w, bmax } = scratch;
         if greedy {
             // The lowest index among the maxima (a `+∞` max included).
-            let index = x.iter().position(|&v| v == st.m).unwrap_or(0);
+            let index = x.iter().position(|&v| v == m).unwrap_or(0);
             cand[0] = Candidate {
                 index: index as u32,
-                prob: st.m,
+                prob: m,
             };
             w[0] = 1.0;
             return Ok((1, 1.0));
         }
         let (p, min_p, k) = (f64::from(self.top_p), f64::from(self.min_p), self.top_k);
-        let weights = if st.m == f32::INFINITY {
+        let weights = if m == f32::INFINITY {
             Weights::At(f32::INFINITY)
         } else if alpha == 0.0 {
             Weights::Flat
         } else if !alpha.is_finite() {
-            Weights::At(st.m)
+            Weights::At(m)
         } else {
             Weights::Exp {
                 alpha: f64::from(alpha),
-                m: st.m,
+                m,
             }
+        };
+        // Second pass, for top-p without top-k only: the normalizer.
+        let z_of_row = k == 0 && p < 1.0 && matches!(weights, Weights::Exp { .. });
+        let z = if z_of_row {
+            state(self.imp, x, alpha).sum.total()
+        } else {
+            0.0
         };
         // The filter threshold: nothing below it can survive.
         let tau = match weights {
@@ -458,7 +480,7 @@ impl Sampler {
                 }
                 if k == 0 && p < 1.0 {
                     // All entries below it hold less than half of 1 − p.
-                    let bound = 0.5 * (1.0 - p) * st.sum.total() / x.len() as f64;
+                    let bound = 0.5 * (1.0 - p) * z / x.len() as f64;
                     t = t.max(below(m + bound.ln() / alpha, 4));
                 }
                 t
@@ -469,11 +491,8 @@ impl Sampler {
                 // Top-p without top-k: the candidates in bands of weight
                 // from the max down, until they hold `p` of the row's
                 // mass (or reach `tau`, below which nothing can survive).
-                let target = p * st.sum.total() * (1.0 + 1e-9);
                 // Each band reads only the blocks whose max reaches it.
-                let bmax = &mut bmax[..x.len().div_ceil(MAX_BLOCK)];
-                with_kernel!(self.imp, kk => kk.block_max(x, bmax));
-                let bmax = &*bmax;
+                let target = p * z * (1.0 + 1e-9);
                 let (mut len, mut mass, mut hi, mut c) = (0, 0.0f64, f32::INFINITY, 2.0f64);
                 loop {
                     let lo = below(f64::from(m) - c / alpha, 4).max(tau);
@@ -489,7 +508,21 @@ impl Sampler {
                     (hi, c) = (lo, c + 1.0);
                 }
             }
-            _ => collect(x, tau, k, cand),
+            _ => {
+                // With top-k, the k-th largest block max is a floor for the
+                // k-th largest entry (the k largest block maxima are k
+                // entries): start the bounded selection there.
+                let mut tau = tau;
+                if k > 0 && k <= bmax.len() {
+                    let t = &mut w[..bmax.len()];
+                    for (d, &b) in t.iter_mut().zip(bmax) {
+                        *d = f64::from(b);
+                    }
+                    t.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+                    tau = tau.max(t[k - 1] as f32);
+                }
+                collect(x, bmax, tau, k, cand)
+            }
         };
         if k > 0 && len > k {
             cand[..len].select_nth_unstable_by_key(k - 1, key);
@@ -502,8 +535,7 @@ impl Sampler {
         // in order; without top-k, top-p's normalizer is the kernel's `Z`
         // and the weights past its cut are never needed.
         let w = &mut w[..len];
-        let z_of_row = k == 0 && matches!(weights, Weights::Exp { .. });
-        let lazy = p < 1.0 && z_of_row;
+        let lazy = z_of_row;
         if !lazy {
             for (wj, c) in w.iter_mut().zip(cand.iter()) {
                 *wj = weights.of(c.prob);
@@ -513,11 +545,7 @@ impl Sampler {
         if p < 1.0 {
             // The top-k set's f64 sum in the list's order (or the whole
             // candidate list's: with equal weights every nonzero one is in).
-            let z = if z_of_row {
-                st.sum.total()
-            } else {
-                w.iter().sum::<f64>()
-            };
+            let z = if z_of_row { z } else { w.iter().sum::<f64>() };
             let mut acc = 0.0f64;
             for (j, c) in cand.iter().enumerate() {
                 if lazy {
@@ -542,11 +570,10 @@ impl Sampler {
     }
 }
 
-/// The state pass: the max (NaN for a NaN anywhere, `+∞` with the count of
-/// `+∞` entries) and, at scale `alpha`, the normalizer. Greedy and the
-/// limits of `alpha` need only the max.
-fn state(imp: Imp, x: &[f32], alpha: f32, greedy: bool) -> RowState {
-    if !greedy && alpha.is_finite() && alpha > 0.0 && alpha != 1.0 {
+/// The state pass at scale `alpha` (finite, > 0): the row's max and its
+/// normalizer `Σ e^(α(x − m))` as the kernels compute it.
+fn state(imp: Imp, x: &[f32], alpha: f32) -> RowState {
+    if alpha != 1.0 {
         with_kernel!(imp, k => k.scaled_row_state(x, alpha))
     } else {
         with_kernel!(imp, k => k.row_state(x))
@@ -584,8 +611,7 @@ fn collect_band(x: &[f32], bmax: &[f32], lo: f32, hi: f32, out: &mut [Candidate]
 /// must beat it: an equal one has a higher index). Returns how many
 /// `out[..n]` holds; with `k > 0` they include the row's top `k` among the
 /// entries `≥ tau`.
-fn collect(x: &[f32], tau: f32, k: usize, out: &mut [Candidate]) -> usize {
-    const BLOCK: usize = 64;
+fn collect(x: &[f32], bmax: &[f32], tau: f32, k: usize, out: &mut [Candidate]) -> usize {
     let cap = if k > 0 {
         k.saturating_mul(4).max(512).min(out.len())
     } else {
@@ -593,11 +619,9 @@ fn collect(x: &[f32], tau: f32, k: usize, out: &mut [Candidate]) -> usize {
     };
     let (mut tau, mut strict) = (tau.max(f32::MIN), false);
     let mut len = 0;
-    for (b, block) in x.chunks(BLOCK).enumerate() {
-        // A branch-free test of the whole block first (vectorized by the
-        // compiler): most blocks hold no candidate.
-        let any = block.iter().fold(false, |a, &v| a | (v >= tau));
-        if !any {
+    for (b, block) in x.chunks(MAX_BLOCK).enumerate() {
+        // Most blocks hold no candidate: their max says so.
+        if bmax[b] < tau || (strict && bmax[b] == tau) {
             continue;
         }
         for (j, &v) in block.iter().enumerate() {
@@ -612,7 +636,7 @@ fn collect(x: &[f32], tau: f32, k: usize, out: &mut [Candidate]) -> usize {
                     }
                 }
                 out[len] = Candidate {
-                    index: (b * BLOCK + j) as u32,
+                    index: (b * MAX_BLOCK + j) as u32,
                     prob: v + 0.0,
                 };
                 len += 1;

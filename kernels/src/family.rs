@@ -105,8 +105,8 @@ impl<S: Isa> Kernel<S> {
     /// one possibly shorter) into `out` (`input.len().div_ceil(MAX_BLOCK)`
     /// values): one read of the row, so that later passes looking for the
     /// entries above a threshold (the samplers' candidates) skip the
-    /// blocks below it. For NaN-free input (a NaN's block gets an
-    /// unspecified value).
+    /// blocks below it. A block holding a NaN gets NaN (so the max of
+    /// `out` is the row's max and shows a NaN anywhere).
     ///
     /// ```
     /// let k = simd_softmax_kernels::portable::scalar();
@@ -114,6 +114,10 @@ impl<S: Isa> Kernel<S> {
     /// let mut m = [0.0f32; 2];
     /// k.block_max(&x, &mut m);
     /// assert_eq!(m, [63.0, 99.0]);
+    /// let mut y = x.clone();
+    /// y[70] = f32::NAN;
+    /// k.block_max(&y, &mut m);
+    /// assert!(m[0] == 63.0 && m[1].is_nan());
     /// ```
     #[inline]
     pub fn block_max(self, input: &[f32], out: &mut [f32]) {
@@ -142,23 +146,34 @@ impl Kern for BlockMax {
     fn run<S: Isa>(self, s: S) {
         let BlockMax { src, dst, n } = self;
         let l = S::F32_LANES;
-        let ninf = s.splat_f32s(f32::NEG_INFINITY);
+        let (ninf, zero) = (s.splat_f32s(f32::NEG_INFINITY), s.splat_f32s(0.0));
         for (b, start) in (0..n).step_by(MAX_BLOCK).enumerate() {
             let end = (start + MAX_BLOCK).min(n);
-            let mut acc = ninf;
+            // The max, and the lanes that saw only numbers (`v == v`): a
+            // max instruction may drop a NaN, the mask does not.
+            let (mut acc, mut ok) = (ninf, s.equal_f32s(zero, zero));
             let mut i = start;
             // SAFETY: `i + l ≤ end ≤ n` for the full vectors, the tail is
             // `end − i < l` elements inside `src`; block `b` is below
             // `n.div_ceil(MAX_BLOCK)`, inside `dst`.
             unsafe {
                 while i + l <= end {
-                    acc = s.max_f32s(acc, load::<S>(src.add(i)));
+                    let v = load::<S>(src.add(i));
+                    acc = s.max_f32s(acc, v);
+                    ok = s.and_m32s(ok, s.equal_f32s(v, v));
                     i += l;
                 }
                 if i < end {
-                    acc = s.max_f32s(acc, s.load_tail(src.add(i), end - i, f32::NEG_INFINITY));
+                    let v = s.load_tail(src.add(i), end - i, f32::NEG_INFINITY);
+                    acc = s.max_f32s(acc, v);
+                    ok = s.and_m32s(ok, s.equal_f32s(v, v));
                 }
-                *dst.add(b) = s.reduce_max_f32s(acc);
+                let nan = s.reduce_max_f32s(s.select_f32s(ok, zero, s.splat_f32s(1.0)));
+                *dst.add(b) = if nan > 0.0 {
+                    f32::NAN
+                } else {
+                    s.reduce_max_f32s(acc)
+                };
             }
         }
     }
