@@ -32,7 +32,7 @@
 
 use crate::dispatch::{Imp, with_kernel};
 use crate::{Backend, Error, Softmax};
-use simd_softmax_kernels::{MAX_BLOCK, RowState};
+use simd_softmax_kernels::MAX_BLOCK;
 
 /// A survivor of [`Sampler::survivors`]: a vocabulary index and its
 /// probability among the survivors.
@@ -462,7 +462,9 @@ impl Sampler {
         // Second pass, for top-p without top-k only: the normalizer.
         let z_of_row = k == 0 && p < 1.0 && matches!(weights, Weights::Exp { .. });
         let z = if z_of_row {
-            state(self.imp, x, alpha).sum.total()
+            with_kernel!(self.imp, kk => kk.scaled_row_state(x, alpha))
+                .sum
+                .total()
         } else {
             0.0
         };
@@ -567,16 +569,6 @@ impl Sampler {
         keep = w[..keep].iter().take_while(|&&wj| wj > 0.0).count();
         let total = w[..keep].iter().sum::<f64>();
         Ok((keep, total))
-    }
-}
-
-/// The state pass at scale `alpha` (finite, > 0): the row's max and its
-/// normalizer `Σ e^(α(x − m))` as the kernels compute it.
-fn state(imp: Imp, x: &[f32], alpha: f32) -> RowState {
-    if alpha != 1.0 {
-        with_kernel!(imp, k => k.scaled_row_state(x, alpha))
-    } else {
-        with_kernel!(imp, k => k.row_state(x))
     }
 }
 

@@ -21,9 +21,8 @@ use common::rng;
 use rand::RngExt;
 use rand::rngs::Xoshiro256PlusPlus;
 use simd_softmax::{Backend, Candidate, Error, Sampler, SamplerScratch, Softmax};
+use simd_softmax_kernels::RowState;
 use simd_softmax_kernels::backend;
-use simd_softmax_kernels::isa::Isa;
-use simd_softmax_kernels::{Kernel, RowState};
 
 /// One sampler's parameters.
 #[derive(Clone, Copy, Debug)]
@@ -44,24 +43,17 @@ impl Cfg {
     }
 }
 
-fn kernel_state<S: Isa>(k: Kernel<S>, x: &[f32], alpha: f32) -> RowState {
-    if alpha.is_finite() && alpha > 0.0 && alpha != 1.0 {
-        k.scaled_row_state(x, alpha)
-    } else {
-        k.row_state(x)
-    }
-}
-
-/// The state the backend's kernel computes (the sampler's normalizer).
+/// The scaled state the backend's kernel computes (the sampler's
+/// normalizer; `alpha` finite and > 0).
 fn state(b: Backend, x: &[f32], alpha: f32) -> RowState {
     match b {
         #[cfg(target_arch = "x86_64")]
-        Backend::Avx2 => kernel_state(backend::avx2().unwrap(), x, alpha),
+        Backend::Avx2 => backend::avx2().unwrap().scaled_row_state(x, alpha),
         #[cfg(target_arch = "x86_64")]
-        Backend::Avx512 => kernel_state(backend::avx512().unwrap(), x, alpha),
+        Backend::Avx512 => backend::avx512().unwrap().scaled_row_state(x, alpha),
         #[cfg(target_arch = "aarch64")]
-        Backend::Neon => kernel_state(backend::neon().unwrap(), x, alpha),
-        _ => kernel_state(backend::scalar(), x, alpha),
+        Backend::Neon => backend::neon().unwrap().scaled_row_state(x, alpha),
+        _ => backend::scalar().scaled_row_state(x, alpha),
     }
 }
 

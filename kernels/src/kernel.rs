@@ -241,15 +241,19 @@ impl<S: Isa> Kernel<S> {
     /// The softmax state of `alpha · input` for a finite `alpha > 0` (a
     /// temperature's `1/T`): the max `m` of `input` and `Σ e^(α(x − m))`,
     /// softmax's sum, by the scaled stage the two-pass regime of
-    /// [`Kernel::softmax_scaled`] runs. Special values as
-    /// [`Kernel::row_state`]'s (`α > 0` keeps the order: a `+∞` entry is
-    /// still the max). The samplers' normalizer.
+    /// [`Kernel::softmax_scaled`] runs; `α = 1` is exactly
+    /// [`Kernel::row_state`] (as `softmax_scaled` at 1 is `softmax`).
+    /// Special values as [`Kernel::row_state`]'s (`α > 0` keeps the
+    /// order: a `+∞` entry is still the max). The samplers' normalizer.
     ///
     /// ```
     /// let k = simd_softmax_kernels::portable::scalar();
     /// let st = k.scaled_row_state(&[0.0, 2.0], 0.5);
     /// assert_eq!(st.m, 2.0);
     /// assert!((st.sum.total() - (1.0 + (-1.0f64).exp())).abs() < 1e-6);
+    /// let x = [0.5f32, -3.0, 2.0];
+    /// let (a, b) = (k.scaled_row_state(&x, 1.0), k.row_state(&x));
+    /// assert_eq!((a.m, a.sum.total().to_bits()), (b.m, b.sum.total().to_bits()));
     /// ```
     #[inline]
     pub fn scaled_row_state(self, input: &[f32], alpha: f32) -> RowState {
@@ -257,6 +261,9 @@ impl<S: Isa> Kernel<S> {
             alpha.is_finite() && alpha > 0.0,
             "scaled_row_state: alpha must be finite and > 0"
         );
+        if alpha == 1.0 {
+            return self.row_state(input);
+        }
         let _env = DefaultEnv::enter();
         let src = ScaledRows::new(input.as_ptr(), alpha);
         self.simd
