@@ -149,6 +149,20 @@ pub enum Error {
         /// The row length (targets must be below it).
         row_len: usize,
     },
+    /// [`AttentionSoftmax`](crate::AttentionSoftmax): a buffer (`what`:
+    /// `"scores"`, `"output"`, `"mask"`, `"alibi_slopes"` or `"sinks"`)
+    /// does not match the shape: its length must lie in `min..=max`
+    /// (`None`: the shape overflows `usize`).
+    AttentionLength {
+        /// Which buffer.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+        /// The shortest length that fits (the last row's end).
+        min: Option<usize>,
+        /// The longest (the last row's full stride).
+        max: Option<usize>,
+    },
     /// The CPU (or this build's target) cannot run the requested backend.
     UnsupportedBackend {
         /// The backend asked for.
@@ -240,6 +254,22 @@ impl fmt::Display for Error {
             Error::RowsBeyondBuffer { len, needed: None } => write!(
                 f,
                 "the rows need more elements than usize holds (the buffer has {len})"
+            ),
+            Error::AttentionLength {
+                what,
+                len,
+                min: Some(lo),
+                max: Some(hi),
+            } if lo == hi => write!(f, "{what} has {len} elements, expected {lo}"),
+            Error::AttentionLength {
+                what,
+                len,
+                min: Some(lo),
+                max: Some(hi),
+            } => write!(f, "{what} has {len} elements, expected {lo} to {hi}"),
+            Error::AttentionLength { what, len, .. } => write!(
+                f,
+                "{what} has {len} elements, but the shape's size overflows usize"
             ),
             Error::InvalidParameter {
                 name,

@@ -19,7 +19,9 @@
 //! `+∞` entries share the mass, a fully masked (`−∞`) row gives zeros.
 //! Bad arguments return [`Error`] and leave the output untouched.
 //!
-//! Layout: `api.rs` (checks + the public functions), `dispatch.rs`
+//! Layout: `api.rs` (checks + the public functions), `attention.rs`
+//! ([`AttentionSoftmax`]: scale, softcap, masks, ALiBi, causal, window,
+//! sinks), `dispatch.rs`
 //! ([`Backend`], [`Softmax`], the `SIMD_SOFTMAX_BACKEND` override),
 //! `error.rs`, `reference.rs` (f64 oracle), `state.rs` ([`SoftmaxState`],
 //! the online state of a row seen in chunks), `sampler.rs` ([`Sampler`]:
@@ -28,6 +30,7 @@
 //! `simd-softmax-kernels` crate in `kernels/`.
 
 mod api;
+mod attention;
 mod cross_entropy;
 mod dispatch;
 mod element;
@@ -39,6 +42,7 @@ mod sampler;
 mod state;
 
 pub use api::*;
+pub use attention::AttentionSoftmax;
 pub use cross_entropy::{
     CrossEntropyOptions, cross_entropy, cross_entropy_backward, cross_entropy_rows,
     cross_entropy_with_grad,

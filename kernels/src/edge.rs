@@ -109,7 +109,7 @@ impl Elems<'_> {
         }
     }
 
-    fn buf(&self) -> Buf {
+    pub(crate) fn buf(&self) -> Buf {
         let p = match self {
             Elems::F32(x) => x.as_ptr() as *mut u8,
             Elems::F16(x) | Elems::Bf16(x) => x.as_ptr() as *mut u8,
@@ -144,7 +144,7 @@ impl ElemsMut<'_> {
         }
     }
 
-    fn buf(&mut self) -> Buf {
+    pub(crate) fn buf(&mut self) -> Buf {
         let format = self.format();
         let p = match self {
             ElemsMut::F32(x) => x.as_mut_ptr() as *mut u8,
@@ -156,30 +156,30 @@ impl ElemsMut<'_> {
 
 /// A buffer's address and format; its length is the caller's.
 #[derive(Clone, Copy)]
-struct Buf {
-    p: *mut u8,
-    format: Format,
+pub(crate) struct Buf {
+    pub(crate) p: *mut u8,
+    pub(crate) format: Format,
 }
 
 impl Buf {
     /// The buffer from element `i` on.
-    fn at(self, i: usize) -> Buf {
+    pub(crate) fn at(self, i: usize) -> Buf {
         Buf {
             p: self.p.wrapping_add(i * self.format.bytes()),
             format: self.format,
         }
     }
-    fn f32(self) -> *mut f32 {
+    pub(crate) fn f32(self) -> *mut f32 {
         self.p as *mut f32
     }
-    fn half(self) -> *mut u16 {
+    pub(crate) fn half(self) -> *mut u16 {
         self.p as *mut u16
     }
     /// Element `i`, widened.
     ///
     /// # Safety
     /// Element `i` readable.
-    unsafe fn key(self, i: usize) -> f32 {
+    pub(crate) unsafe fn key(self, i: usize) -> f32 {
         // SAFETY: the caller's contract.
         unsafe {
             match self.format {
@@ -193,7 +193,7 @@ impl Buf {
     ///
     /// # Safety
     /// Element `i` writable.
-    unsafe fn put(self, i: usize, v: f32) {
+    pub(crate) unsafe fn put(self, i: usize, v: f32) {
         // SAFETY: the caller's contract.
         unsafe {
             match self.format {
@@ -208,20 +208,20 @@ impl Buf {
 /// The conversion levels of this CPU ([`Isa::convert_level`]), asked once
 /// per call.
 #[derive(Clone, Copy)]
-struct Levels {
+pub(crate) struct Levels {
     f16: u8,
     bf16: u8,
 }
 
 impl Levels {
     #[inline(always)]
-    fn of<S: Isa>(s: S) -> Levels {
+    pub(crate) fn of<S: Isa>(s: S) -> Levels {
         Levels {
             f16: s.convert_level::<F16>(),
             bf16: s.convert_level::<Bf16>(),
         }
     }
-    fn level(self, f: Format) -> u8 {
+    pub(crate) fn level(self, f: Format) -> u8 {
         match f {
             Format::Bf16 => self.bf16,
             _ => self.f16,
@@ -929,7 +929,14 @@ unsafe fn keys_of<S: Isa>(s: S, levels: Levels, x: Buf, n: usize, t: *mut f32) -
 /// # Safety
 /// `n` floats readable at `t`, `n` elements writable at `y`.
 #[inline(always)]
-unsafe fn narrow<S: Isa>(s: S, levels: Levels, t: *const f32, y: Buf, n: usize, stream: bool) {
+pub(crate) unsafe fn narrow<S: Isa>(
+    s: S,
+    levels: Levels,
+    t: *const f32,
+    y: Buf,
+    n: usize,
+    stream: bool,
+) {
     // SAFETY: the caller's contract.
     unsafe { narrow_to(s, y.format, levels.level(y.format), t, y.half(), n, stream) }
 }

@@ -20,6 +20,7 @@
 #![no_std]
 #![warn(missing_docs)]
 
+pub mod attention;
 pub mod convert;
 mod edge;
 pub mod exp;

@@ -1,0 +1,760 @@
+//! The attention softmax: a `[heads, q_len, kv_len]` score tensor whose
+//! rows are softmaxed after a scale, a softcap, an additive mask times an
+//! ALiBi slope, a causal limit, a sliding window and a per-head sink logit
+//! ([`Kernel::attention_softmax`]). Row `(h, q)`:
+//! ```text
+//! z_j = softcap(scale·s_j) + slope_h·mask[q, j]    for j in the row's extent lo..hi
+//! y_j = e^(z_j) / (e^(σ_h) + Σ_k e^(z_k))           (σ_h the sink; −∞: none)
+//! y_j = 0                                          outside the extent
+//! ```
+//! The extent is `hi = min(kv_len, q + q_offset + 1)` where causal (else
+//! `kv_len`) and `lo = q + q_offset + 1 − w` where a window `w` is set
+//! (else 0): the scores outside it are never read.
+//!
+//! Like the half-precision edge (`crate::edge`), the options are a **keys
+//! pass at the tile's edge**, not sources of their own: the keys `z` of a
+//! tile of rows are computed once per element into an L1-resident f32
+//! tile (the scores and the mask widened, the scale, the softcap's tanh and
+//! the slope's multiply-add in one vector loop), and the planned f32 regime
+//! runs on the tile: every regime takes every option, and no regime is
+//! instantiated again for any of them (a source per option and element
+//! type would multiply the build). The sink is one more key at the end of
+//! its row in the tile: it joins the max, the sum and the short rows'
+//! reciprocal trees as any key does, and its result is not copied out.
+//!
+//! Rows longer than a tile: into an f32 output without a sink, the keys
+//! are written into the output row and the regime runs in place there
+//! (it parks its exps in the output); otherwise the row's max, sum and
+//! results are taken tile by tile, the sink's term added to the sum.
+
+use crate::Kernel;
+use crate::convert::Format;
+use crate::edge::{Buf, Elems, ElemsMut, Levels, TILE, narrow, widen};
+use crate::fpenv::DefaultEnv;
+use crate::isa::{Isa, Kern, load, store};
+use crate::kernel::Batch;
+use crate::regime::{Due, range_of, sweep_from};
+use crate::stage::{F32Out, F32Rows, Prob, Probs, Sink, Source};
+use crate::sum::{ExpSum, PlainAcc};
+
+/// An additive mask: `[q_len, kv_len]` shared by every head, or `[heads,
+/// q_len, kv_len]` (`per_head`), rows `stride` elements apart.
+#[derive(Clone, Copy, Debug)]
+pub struct AttentionMask<'a> {
+    /// The mask's elements.
+    pub elems: Elems<'a>,
+    /// Elements between the starts of two mask rows (at least `kv_len`).
+    pub stride: usize,
+    /// Whether each head has its own `[q_len, kv_len]` mask.
+    pub per_head: bool,
+}
+
+/// ALiBi's per-head slopes, which multiply the mask.
+#[derive(Clone, Copy, Debug)]
+pub enum Slopes<'a> {
+    /// No ALiBi: every slope is 1.
+    One,
+    /// One slope per head.
+    Given(&'a [f32]),
+    /// ggml's slopes from `max_bias` ([`alibi_slope`]).
+    MaxBias(f32),
+}
+
+/// ALiBi slope of head `h` of `heads` from `max_bias`, ggml's formula:
+/// `n` the largest power of two `≤ heads`, `m0 = 2^(−max_bias/n)`, `m1 =
+/// 2^(−max_bias/(2n))`; head `h < n` gets `m0^(h+1)`, the others
+/// `m1^(2(h−n)+1)`. Evaluated as one power of two in f64 and rounded once.
+///
+/// ```
+/// use simd_softmax_kernels::attention::alibi_slope;
+/// assert_eq!(alibi_slope(8, 8.0, 0), 0.5);     // 2^-1
+/// assert_eq!(alibi_slope(8, 8.0, 7), 1.0 / 256.0);
+/// ```
+pub fn alibi_slope(heads: usize, max_bias: f32, h: usize) -> f32 {
+    let n = 1usize << (usize::BITS - 1 - heads.max(1).leading_zeros());
+    let b = max_bias as f64;
+    let e = if h < n {
+        -b / n as f64 * (h + 1) as f64
+    } else {
+        -b / (2 * n) as f64 * (2 * (h - n) + 1) as f64
+    };
+    libm::exp2(e) as f32
+}
+
+/// The options of one attention softmax (checked by the caller).
+#[derive(Clone, Copy, Debug)]
+pub struct AttentionOptions<'a> {
+    /// Multiplies every score first.
+    pub scale: f32,
+    /// The softcap `c > 0`: `c·tanh(t/c)` of the scaled score.
+    pub softcap: Option<f32>,
+    /// The additive mask.
+    pub mask: Option<AttentionMask<'a>>,
+    /// The mask's per-head multipliers.
+    pub slopes: Slopes<'a>,
+    /// Causal, with this query offset (the cache length before the block).
+    pub causal: Option<usize>,
+    /// A sliding window of `w ≥ 1` entries ending at the causal limit.
+    pub window: Option<usize>,
+    /// One sink logit per head (`−∞`: none).
+    pub sinks: Option<&'a [f32]>,
+}
+
+impl AttentionOptions<'_> {
+    /// No option set: the plain softmax of each row.
+    pub const NONE: AttentionOptions<'static> = AttentionOptions {
+        scale: 1.0,
+        softcap: None,
+        mask: None,
+        slopes: Slopes::One,
+        causal: None,
+        window: None,
+        sinks: None,
+    };
+
+    /// The slope of head `h` of `heads`.
+    pub fn slope(&self, heads: usize, h: usize) -> f32 {
+        match self.slopes {
+            Slopes::One => 1.0,
+            Slopes::Given(v) => v[h],
+            Slopes::MaxBias(b) => alibi_slope(heads, b, h),
+        }
+    }
+
+    /// The extent `lo..hi` of query row `q` in rows of `kv_len`: the
+    /// entries that are read (the others are `−∞`).
+    pub fn extent(&self, q: usize, kv_len: usize) -> (usize, usize) {
+        let limit = q.saturating_add(self.causal.unwrap_or(0)).saturating_add(1);
+        let hi = match self.causal {
+            Some(_) => limit.min(kv_len),
+            None => kv_len,
+        };
+        let lo = match self.window {
+            Some(w) => limit.saturating_sub(w).min(hi),
+            None => 0,
+        };
+        (lo, hi)
+    }
+
+    /// Whether the keys are the scores themselves (no scale, cap or mask).
+    fn plain_keys(&self) -> bool {
+        self.scale == 1.0 && self.softcap.is_none() && self.mask.is_none()
+    }
+}
+
+/// A score tensor's shape and row strides.
+#[derive(Clone, Copy, Debug)]
+pub struct AttentionShape {
+    /// Heads.
+    pub heads: usize,
+    /// Query rows per head.
+    pub q_len: usize,
+    /// Keys per row.
+    pub kv_len: usize,
+    /// Elements between the starts of two score rows (at least `kv_len`).
+    pub row_stride: usize,
+    /// Elements between the starts of two output rows (at least `kv_len`).
+    pub out_stride: usize,
+}
+
+impl AttentionShape {
+    /// Elements a buffer of `heads·q_len` rows `stride` apart needs (the
+    /// last row not padded); `None` if it overflows.
+    pub fn needed(&self, stride: usize) -> Option<usize> {
+        let rows = self.heads.checked_mul(self.q_len)?;
+        match rows {
+            0 => Some(0),
+            _ => (rows - 1).checked_mul(stride)?.checked_add(self.kv_len),
+        }
+    }
+}
+
+impl<S: Isa> Kernel<S> {
+    /// The attention softmax of `scores` into `output` (see the module
+    /// comment), any element types, one dispatch for the whole tensor.
+    /// With [`AttentionOptions::NONE`] it is exactly
+    /// [`Kernel::softmax_rows_strided_elems`].
+    ///
+    /// # Panics
+    /// If a buffer is too short for the shape, a stride is below `kv_len`,
+    /// or a slope, sink or mask slice is too short (the safe crate checks
+    /// all of it first and returns errors).
+    ///
+    /// ```
+    /// use simd_softmax_kernels::attention::{AttentionOptions, AttentionShape};
+    /// use simd_softmax_kernels::{Elems, ElemsMut};
+    /// let k = simd_softmax_kernels::portable::scalar();
+    /// let o = AttentionOptions { causal: Some(0), ..AttentionOptions::NONE };
+    /// let shape = AttentionShape { heads: 1, q_len: 2, kv_len: 2, row_stride: 2, out_stride: 2 };
+    /// let mut y = [9.0f32; 4];
+    /// k.attention_softmax(&o, shape, Elems::F32(&[3.0, 7.0, 1.0, 1.0]), ElemsMut::F32(&mut y));
+    /// assert_eq!(y, [1.0, 0.0, 0.5, 0.5]);
+    /// ```
+    pub fn attention_softmax(
+        self,
+        o: &AttentionOptions<'_>,
+        sh: AttentionShape,
+        scores: Elems<'_>,
+        mut output: ElemsMut<'_>,
+    ) {
+        let rows = sh.heads * sh.q_len;
+        assert!(
+            sh.row_stride >= sh.kv_len && sh.out_stride >= sh.kv_len,
+            "strides below kv_len"
+        );
+        let fits = |len: usize, stride| sh.needed(stride).is_some_and(|n| n <= len);
+        assert!(fits(scores.len(), sh.row_stride), "scores too short");
+        assert!(fits(output.len(), sh.out_stride), "output too short");
+        if let Some(m) = o.mask {
+            let per = if m.per_head { sh.heads } else { 1 };
+            let need = AttentionShape { heads: per, ..sh }.needed(m.stride);
+            assert!(m.stride >= sh.kv_len, "mask stride below kv_len");
+            assert!(need.is_some_and(|n| n <= m.elems.len()), "mask too short");
+        }
+        if let Slopes::Given(v) = o.slopes {
+            assert!(v.len() >= sh.heads, "a slope per head");
+        }
+        if let Some(v) = o.sinks {
+            assert!(v.len() >= sh.heads, "a sink per head");
+        }
+        assert!(o.softcap.is_none_or(|c| c > 0.0), "softcap > 0");
+        assert!(o.window.is_none_or(|w| w > 0), "window ≥ 1");
+        if rows == 0 || sh.kv_len == 0 {
+            return;
+        }
+        let no_sinks = o
+            .sinks
+            .is_none_or(|v| v.iter().all(|&s| s == f32::NEG_INFINITY));
+        if o.plain_keys() && o.causal.is_none() && o.window.is_none() && no_sinks {
+            let (ys, xs) = (sh.out_stride, sh.row_stride);
+            return self.softmax_rows_strided_elems(scores, output, rows, sh.kv_len, xs, ys);
+        }
+        let _env = DefaultEnv::enter();
+        let s = self.simd();
+        s.run(Attention {
+            o: *o,
+            sh,
+            x: scores.buf(),
+            y: output.buf(),
+            levels: Levels::of(s),
+        });
+    }
+}
+
+/// One call's tensor and options, run in the ISA's context.
+struct Attention<'a> {
+    o: AttentionOptions<'a>,
+    sh: AttentionShape,
+    x: Buf,
+    y: Buf,
+    levels: Levels,
+}
+
+impl Kern for Attention<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<S: Isa>(self, s: S) {
+        let mut tile = [0.0f32; TILE];
+        let mut mtile = [0.0f32; TILE];
+        // SAFETY: the buffers were checked against the shape
+        // (`attention_softmax`); the tiles are TILE floats each.
+        unsafe { heads::<S>(s, &self, tile.as_mut_ptr(), mtile.as_mut_ptr()) }
+    }
+}
+
+/// What the keys pass needs of one head.
+#[derive(Clone, Copy)]
+struct Head {
+    h: usize,
+    slope: f32,
+    sink: f32,
+}
+
+/// Every head, row by row or in groups of rows that share an extent.
+///
+/// # Safety
+/// The call's buffers valid for its shape; `t` and `mt` tiles of [`TILE`].
+#[inline(always)]
+unsafe fn heads<S: Isa>(s: S, a: &Attention<'_>, t: *mut f32, mt: *mut f32) {
+    let (o, sh) = (&a.o, a.sh);
+    let uniform = o.causal.is_none() && o.window.is_none();
+    for h in 0..sh.heads {
+        let sink = o.sinks.map_or(f32::NEG_INFINITY, |v| v[h]);
+        let hd = Head {
+            h,
+            slope: o.slope(sh.heads, h),
+            sink,
+        };
+        let extra = (sink != f32::NEG_INFINITY) as usize;
+        let mut q = 0;
+        while q < sh.q_len {
+            let (lo, hi) = o.extent(q, sh.kv_len);
+            let wk = hi - lo + extra;
+            // SAFETY (every arm): rows `q..q + k` of head `h`, extents
+            // inside `0..kv_len`.
+            unsafe {
+                if hi == lo {
+                    empty_row(a, hd, q);
+                    q += 1;
+                } else if wk <= TILE {
+                    let k = match uniform {
+                        true => (TILE / wk).min(sh.q_len - q),
+                        false => 1,
+                    };
+                    tile_rows::<S>(s, a, hd, q, k, (lo, hi), t, mt);
+                    q += k;
+                } else {
+                    long_row::<S>(s, a, hd, q, (lo, hi), t, mt);
+                    q += 1;
+                }
+            }
+        }
+    }
+}
+
+/// The output row of query `q` of head `h`.
+#[inline(always)]
+fn out_row(a: &Attention<'_>, h: usize, q: usize) -> Buf {
+    a.y.at((h * a.sh.q_len + q) * a.sh.out_stride)
+}
+
+/// Writes `v` over elements `i..j` of output row `y`.
+///
+/// # Safety
+/// Those elements writable.
+#[inline(always)]
+unsafe fn fill(y: Buf, i: usize, j: usize, v: f32) {
+    if v == 0.0 && v.is_sign_positive() {
+        // SAFETY: the caller's contract; +0 is all zero bits in every format.
+        unsafe { core::ptr::write_bytes(y.at(i).p, 0, (j - i) * y.format.bytes()) }
+    } else {
+        for k in i..j {
+            // SAFETY: the caller's contract.
+            unsafe { y.put(k, v) }
+        }
+    }
+}
+
+/// A row with an empty extent: zeros (the sink, if any, takes the mass),
+/// or NaN for a NaN sink.
+///
+/// # Safety
+/// Row `q` of head `hd.h` writable.
+#[inline(never)]
+unsafe fn empty_row(a: &Attention<'_>, hd: Head, q: usize) {
+    let v = if hd.sink.is_nan() { f32::NAN } else { 0.0 };
+    // SAFETY: the caller's contract.
+    unsafe { fill(out_row(a, hd.h, q), 0, a.sh.kv_len, v) }
+}
+
+/// Writes the zeros outside the extent of a finished row, or NaN over the
+/// whole row when its results are NaN (a NaN key or sink: `first`, the
+/// extent's first result, is NaN exactly then).
+///
+/// # Safety
+/// The row writable.
+#[inline(always)]
+unsafe fn outside(y: Buf, (lo, hi): (usize, usize), kv_len: usize, first: f32) {
+    let v = if first.is_nan() { f32::NAN } else { 0.0 };
+    // SAFETY: the caller's contract.
+    unsafe {
+        fill(y, 0, lo, v);
+        fill(y, hi, kv_len, v);
+    }
+}
+
+/// `k` rows from query `q` of a head, each with extent `lo..hi` (all the
+/// same): their keys (and the sink, last) into the tile, the planned f32
+/// regime over them, the results written.
+///
+/// # Safety
+/// The rows valid; `(hi − lo + sink)·k ≤ TILE`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_rows<S: Isa>(
+    s: S,
+    a: &Attention<'_>,
+    hd: Head,
+    q: usize,
+    k: usize,
+    (lo, hi): (usize, usize),
+    t: *mut f32,
+    mt: *mut f32,
+) {
+    let n = hi - lo;
+    let sink = hd.sink != f32::NEG_INFINITY;
+    let wk = n + sink as usize;
+    let direct = a.y.format == Format::F32 && !sink;
+    // SAFETY (whole body): rows `q..q + k` (the caller's), `k·wk ≤ TILE`
+    // floats of the tile; the regime reads each key before it writes.
+    unsafe {
+        for r in 0..k {
+            keys::<S>(s, a, hd, q + r, lo, n, t.add(r * wk), mt);
+            if sink {
+                *t.add(r * wk + n) = hd.sink;
+            }
+        }
+        let src = F32Rows::new(t);
+        if direct {
+            let y = out_row(a, hd.h, q).at(lo).f32();
+            let snk = Probs::to(F32Out::strided(y, a.sh.out_stride));
+            Batch::new(src, snk, k, wk).run(s);
+        } else {
+            Batch::new(src, Prob::new(t), k, wk).run(s);
+        }
+        for r in 0..k {
+            let y = out_row(a, hd.h, q + r);
+            let first = if direct {
+                *y.at(lo).f32()
+            } else {
+                let tr = t.add(r * wk);
+                if y.format == Format::F32 {
+                    core::ptr::copy_nonoverlapping(tr, y.at(lo).f32(), n);
+                } else {
+                    narrow(s, a.levels, tr, y.at(lo), n, false);
+                }
+                *tr
+            };
+            outside(y, (lo, hi), a.sh.kv_len, first);
+        }
+    }
+}
+
+/// A row whose extent (with its sink) is longer than a tile.
+///
+/// # Safety
+/// The row valid; `t`, `mt` tiles.
+#[inline(never)]
+unsafe fn long_row<S: Isa>(
+    s: S,
+    a: &Attention<'_>,
+    hd: Head,
+    q: usize,
+    (lo, hi): (usize, usize),
+    t: *mut f32,
+    mt: *mut f32,
+) {
+    let n = hi - lo;
+    let y = out_row(a, hd.h, q);
+    let sink = hd.sink != f32::NEG_INFINITY;
+    // SAFETY (whole body): elements `lo..hi` of the row; tiles of TILE.
+    unsafe {
+        if y.format == Format::F32 {
+            // The keys into the output row, then the regime in place (or the
+            // sink's tiled passes reading them there).
+            let yk = y.at(lo).f32();
+            let mut i = 0;
+            while i < n {
+                let len = TILE.min(n - i);
+                keys::<S>(s, a, hd, q, lo + i, len, yk.add(i), mt);
+                i += len;
+            }
+            if !sink {
+                Batch::new(F32Rows::new(yk), Prob::new(yk), 1, n).run(s);
+            } else {
+                tiled::<S>(s, hd.sink, y.at(lo), n, t, |i, _| yk.add(i), a.levels);
+            }
+        } else {
+            let keys_at = |i: usize, len: usize| {
+                keys::<S>(s, a, hd, q, lo + i, len, t, mt);
+                t
+            };
+            tiled::<S>(s, hd.sink, y.at(lo), n, t, keys_at, a.levels);
+        }
+        let first = y.key(lo);
+        outside(y, (lo, hi), a.sh.kv_len, first);
+    }
+}
+
+/// A long row's max, sum (with the sink's term) and results, tile by tile:
+/// `keys_at(i, len)` gives the keys of elements `i..i + len` (computed into
+/// the tile `t`, or where they already are: then the results overwrite
+/// them in place).
+///
+/// # Safety
+/// `n` elements writable at `y`; `keys_at` valid for every tile of `0..n`.
+#[inline(always)]
+unsafe fn tiled<S: Isa>(
+    s: S,
+    sink: f32,
+    y: Buf,
+    n: usize,
+    t: *mut f32,
+    keys_at: impl Fn(usize, usize) -> *mut f32,
+    levels: crate::edge::Levels,
+) {
+    let tiles = |f: &mut dyn FnMut(usize, usize, *mut f32)| {
+        let mut i = 0;
+        while i < n {
+            let len = TILE.min(n - i);
+            f(i, len, keys_at(i, len));
+            i += len;
+        }
+    };
+    // SAFETY (whole body): each tile's keys are `len` floats.
+    unsafe {
+        let mut m = f32::NEG_INFINITY;
+        tiles(&mut |_, len, k| {
+            let (_, tm) = range_of(s, &F32Rows::new(k), k, 0, len, false);
+            m = m.max(tm);
+        });
+        let ms = if sink > m { sink } else { m };
+        if !ms.is_finite() || sink.is_nan() {
+            return special_long(sink, ms, y, tiles);
+        }
+        let sh = F32Rows::new(t).shift(s, s.splat_f32s(ms));
+        let mut sum = ExpSum::ZERO;
+        tiles(&mut |_, len, k| {
+            let src = F32Rows::new(k);
+            sum = sweep_from::<S, F32Rows, PlainAcc<S>, (), false>(
+                s,
+                &src,
+                k,
+                0,
+                len,
+                sh,
+                &mut (),
+                sum,
+            );
+        });
+        if sink != f32::NEG_INFINITY {
+            let one = [sink];
+            let src = F32Rows::new(one.as_ptr());
+            sum = sweep_from::<S, F32Rows, PlainAcc<S>, (), false>(
+                s,
+                &src,
+                one.as_ptr(),
+                0,
+                1,
+                sh,
+                &mut (),
+                sum,
+            );
+        }
+        let c = Prob::constant(sum);
+        if c.is_nan() {
+            return special_long(sink, f32::NAN, y, tiles);
+        }
+        tiles(&mut |i, len, k| {
+            let out = match y.format {
+                Format::F32 => y.at(i).f32(),
+                _ => t,
+            };
+            let (src, snk) = (F32Rows::new(k), Prob::new(out));
+            let d = Due::<S, F32Rows, Prob>::new(k, snk.row(0, len), ms, c, false);
+            d.write_in::<false, false>(s, &src, &snk, false, out, 0, len);
+            if y.format != Format::F32 {
+                narrow(s, levels, t, y.at(i), len, false);
+            }
+        });
+    }
+}
+
+/// A long row whose max with the sink (`ms`) is not finite, or that holds
+/// a NaN (`ms` NaN), in scalar: NaN everywhere for a NaN key or sink; the
+/// `+∞` keys (and sink) share the mass; zeros for a fully masked row.
+///
+/// # Safety
+/// As [`tiled`].
+#[inline(never)]
+unsafe fn special_long(
+    sink: f32,
+    ms: f32,
+    y: Buf,
+    tiles: impl Fn(&mut dyn FnMut(usize, usize, *mut f32)),
+) {
+    let (mut nan, mut inf) = (
+        sink.is_nan() || ms.is_nan(),
+        (sink == f32::INFINITY) as usize,
+    );
+    tiles(&mut |_, len, k| {
+        for j in 0..len {
+            // SAFETY: each tile's `len` keys readable.
+            let v = unsafe { *k.add(j) };
+            nan |= v.is_nan();
+            inf += (v == f32::INFINITY) as usize;
+        }
+    });
+    let share = (1.0 / inf as f64) as f32;
+    tiles(&mut |i, len, k| {
+        for j in 0..len {
+            // SAFETY: each tile's `len` keys readable.
+            let v = unsafe { *k.add(j) };
+            let r = match (nan, v == f32::INFINITY) {
+                (true, _) => f32::NAN,
+                (false, true) => share,
+                (false, false) => 0.0,
+            };
+            // SAFETY: element `i + j < n` of `y`, after its key was read.
+            unsafe { y.put(i + j, r) };
+        }
+    });
+}
+
+/// The keys of elements `lo..lo + n` (`n ≤ TILE`) of row `q` of head `hd`
+/// into `dst`: `softcap(scale·s) + slope·mask`, in f32.
+///
+/// # Safety
+/// The elements readable (scores and mask); `n` floats writable at `dst`
+/// (which may be the output row: the scores are another buffer); `mt` a
+/// tile.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn keys<S: Isa>(
+    s: S,
+    a: &Attention<'_>,
+    hd: Head,
+    q: usize,
+    lo: usize,
+    n: usize,
+    dst: *mut f32,
+    mt: *mut f32,
+) {
+    let (o, sh) = (&a.o, a.sh);
+    let x = a.x.at((hd.h * sh.q_len + q) * sh.row_stride + lo);
+    // SAFETY (whole body): the caller's contract.
+    unsafe {
+        let src = match x.format {
+            Format::F32 => x.f32() as *const f32,
+            f => {
+                widen(s, f, a.levels.level(f), x.half(), dst, n);
+                dst
+            }
+        };
+        let m = o.mask.map(|m| {
+            let row = if m.per_head { hd.h * sh.q_len + q } else { q };
+            let mb = m.elems.buf().at(row * m.stride + lo);
+            match mb.format {
+                Format::F32 => mb.f32() as *const f32,
+                f => {
+                    widen(s, f, a.levels.level(f), mb.half(), mt, n);
+                    mt as *const f32
+                }
+            }
+        });
+        let k = Keys {
+            scale: o.scale,
+            cap: o.softcap.unwrap_or(1.0),
+            slope: hd.slope,
+        };
+        match (o.softcap.is_some(), m) {
+            (false, None) if o.scale == 1.0 => {
+                if !core::ptr::eq(src, dst) {
+                    core::ptr::copy_nonoverlapping(src, dst, n);
+                }
+            }
+            (false, None) => k.apply::<S, false, false>(s, src, core::ptr::null(), dst, n),
+            (true, None) => k.apply::<S, true, false>(s, src, core::ptr::null(), dst, n),
+            (false, Some(m)) => k.apply::<S, false, true>(s, src, m, dst, n),
+            (true, Some(m)) => k.apply::<S, true, true>(s, src, m, dst, n),
+        }
+    }
+}
+
+/// The keys pass's constants.
+#[derive(Clone, Copy)]
+struct Keys {
+    scale: f32,
+    cap: f32,
+    slope: f32,
+}
+
+/// The softcap's split: below it `tanh` is its odd polynomial, above it
+/// `(1 − e^(−2a))/(1 + e^(−2a))` (where `e^(−2a) ≤ 0.29`: no cancellation).
+const TANH_SPLIT: f32 = 0.625;
+
+/// `tanh(x) = x + x³·P(x²)` on `|x| < TANH_SPLIT`: a weighted least-squares
+/// (Lawson) fit of `P` in relative error, `1.5e-8` relative at most before
+/// the f32 evaluation.
+const TANH_P: [f32; 5] = [
+    -0.333_332_8,
+    0.133_314_42,
+    -0.053_739_715,
+    0.020_639_09,
+    -0.005_704_990_6,
+];
+
+impl Keys {
+    /// `dst[i] = softcap(scale·src[i]) + slope·mask[i]` for `i < n`, with the
+    /// softcap where `CAP` and the mask where `MASK`. `dst` may be `src`.
+    ///
+    /// # Safety
+    /// `n` floats readable at `src` (and `mask` where `MASK`), writable at
+    /// `dst`.
+    #[inline(always)]
+    unsafe fn apply<S: Isa, const CAP: bool, const MASK: bool>(
+        self,
+        s: S,
+        src: *const f32,
+        mask: *const f32,
+        dst: *mut f32,
+        n: usize,
+    ) {
+        let l = S::F32_LANES;
+        let mut i = 0;
+        // SAFETY: full vectors below `n`, then the tail's `n − i` lanes.
+        unsafe {
+            while i + l <= n {
+                let m = if MASK {
+                    load::<S>(mask.add(i))
+                } else {
+                    s.splat_f32s(0.0)
+                };
+                let z = self.key::<S, CAP, MASK>(s, load::<S>(src.add(i)), m);
+                store::<S>(dst.add(i), z);
+                i += l;
+            }
+            if i < n {
+                let rem = n - i;
+                let m = match MASK {
+                    true => s.load_tail(mask.add(i), rem, 0.0),
+                    false => s.splat_f32s(0.0),
+                };
+                let z = self.key::<S, CAP, MASK>(s, s.load_tail(src.add(i), rem, 0.0), m);
+                s.store_tail(dst.add(i), rem, z);
+            }
+        }
+    }
+
+    /// One vector of keys.
+    #[inline(always)]
+    fn key<S: Isa, const CAP: bool, const MASK: bool>(
+        self,
+        s: S,
+        x: S::f32s,
+        m: S::f32s,
+    ) -> S::f32s {
+        let mut z = s.mul_f32s(x, s.splat_f32s(self.scale));
+        if CAP {
+            z = softcap(s, z, self.cap);
+        }
+        if MASK {
+            z = s.mul_add_e_f32s(s.splat_f32s(self.slope), m, z);
+        }
+        z
+    }
+}
+
+/// `c·tanh(t/c)` in every lane (`t/c` as `t·(1/c)`; NaN stays NaN, `±∞`
+/// gives `±c`).
+#[inline(always)]
+pub(crate) fn softcap<S: Isa>(s: S, t: S::f32s, c: f32) -> S::f32s {
+    let x = s.mul_f32s(t, s.splat_f32s(1.0 / c));
+    let a = s.abs_f32s(x);
+    // Below the split: x + x³·P(x²).
+    let y = s.mul_f32s(x, x);
+    let mut p = s.splat_f32s(TANH_P[4]);
+    for &k in TANH_P[..4].iter().rev() {
+        p = s.mul_add_e_f32s(p, y, s.splat_f32s(k));
+    }
+    let small = s.mul_add_e_f32s(s.mul_f32s(x, y), p, x);
+    // Above: (1 − e)/(1 + e) with e = e^(−2a) ≤ 1, the sign of x put back.
+    let one = s.splat_f32s(1.0);
+    let e = s.exp_nonpos::<false>(s.mul_f32s(a, s.splat_f32s(-2.0)));
+    let big = s.div_f32s(s.sub_f32s(one, e), s.add_f32s(one, e));
+    let sign = s.and_u32s(s.transmute_u32s_f32s(x), s.splat_u32s(0x8000_0000));
+    let big = s.transmute_f32s_u32s(s.or_u32s(s.transmute_u32s_f32s(big), sign));
+    let th = s.select_f32s(s.less_than_f32s(a, s.splat_f32s(TANH_SPLIT)), small, big);
+    s.mul_f32s(th, s.splat_f32s(c))
+}
