@@ -195,6 +195,27 @@ fn run_all(sm: &Softmax, n: usize, at_end: bool, f: &mut Buffers) {
         sm.log_softmax_rows_in_place(ip, rl).unwrap();
     }
 
+    // The attention softmax: rows of `rl` as `[1, n/rl, rl]`, every option,
+    // the mask fenced too (the sink and ALiBi paths, the causal extents and
+    // the window end at the guard page where `at_end`).
+    let sinks = [0.25f32];
+    for rl in row_lens(n) {
+        let q = if n == 0 { 0 } else { n / rl };
+        let mask: Vec<f32> = (0..q * rl).map(|i| -((i % 7) as f32)).collect();
+        let m = f.p.place(&mask, at_end);
+        let y = f.y.slice(n, at_end);
+        let a = sm.attention();
+        a.run(xin, y, 1, q, rl).unwrap();
+        a.scale(0.5).causal(0).run(xin, y, 1, q, rl).unwrap();
+        let full = a.scale(0.5).softcap(3.0).mask(&*m).alibi_max_bias(4.0);
+        full.causal(rl / 2)
+            .window(2)
+            .sinks(&sinks)
+            .run(xin, y, 1, q, rl)
+            .unwrap();
+        full.sinks(&sinks).run(xin, y, 1, q, rl).unwrap();
+    }
+
     // Probabilities (a softmax output) for the backward pass, the Jacobian
     // and the inverse.
     let mut probs = vec![0.0f32; n];

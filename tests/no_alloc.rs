@@ -19,7 +19,9 @@ mod common;
 mod half_support;
 
 use half_support::Ty;
-use simd_softmax::{Anchor, Backend, Softmax};
+use simd_softmax::{
+    Anchor, AttentionSoftmax, Backend, CrossEntropyOptions, Sampler, SamplerScratch, Softmax, bf16,
+};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -97,6 +99,9 @@ struct Buffers {
     short: Vec<f32>,
     jac: Vec<f32>,
     row_len: usize,
+    half: Vec<bf16>,
+    scratch: SamplerScratch,
+    targets: Vec<u32>,
 }
 
 impl Buffers {
@@ -115,6 +120,8 @@ impl Buffers {
         let s: f32 = ordinary.iter().map(|v| v.exp()).sum();
         let probs = ordinary.iter().map(|v| v.exp() / s).collect();
         let nj = n.min(JACOBIAN_MAX);
+        let row_len = (1..=n.min(64)).rev().find(|d| n % d == 0).unwrap_or(1);
+        let targets = (0..n / row_len).map(|r| (r % row_len) as u32).collect();
         Buffers {
             rows,
             probs,
@@ -123,6 +130,9 @@ impl Buffers {
             short: vec![0.0; n + 1],
             jac: vec![0.0; nj * nj],
             row_len: (1..=n.min(64)).rev().find(|d| n % d == 0).unwrap_or(1),
+            half: vec![bf16::ZERO; n],
+            scratch: SamplerScratch::new(n),
+            targets,
         }
     }
 }
@@ -162,7 +172,46 @@ fn every_call(sm: Option<&Softmax>, b: &mut Buffers) {
         let terms: [(f32, &[f32]); 3] = [(0.5, x), (-1.5, &b.probs), (2.0, x)];
         call!(softmax_of_combination(&terms, &mut b.out)).unwrap();
     }
+    // The attention softmax (every option, f32 and bf16 outputs), the
+    // sampler and cross-entropy.
+    let att = match sm {
+        Some(sm) => sm.attention(),
+        None => AttentionSoftmax::new(),
+    };
+    let sampler = match sm {
+        Some(sm) => sm.sampler(),
+        None => Sampler::new(),
+    };
+    let q = n / rl;
+    let sinks = [0.5f32];
+    let ce = CrossEntropyOptions::default();
+    for x in &b.rows {
+        att.run(x, &mut b.out, 1, q, rl).unwrap();
+        let full = att
+            .scale(0.3)
+            .softcap(5.0)
+            .mask(&b.probs)
+            .alibi_max_bias(8.0)
+            .causal(1)
+            .window(3)
+            .sinks(&sinks);
+        full.run(x, &mut b.out, 1, q, rl).unwrap();
+        full.run(x, &mut b.half, 1, q, rl).unwrap();
+        att.scale(0.3)
+            .mask(&b.half)
+            .run(x, &mut b.out, 1, q, rl)
+            .unwrap();
+        let _ = sampler.top_p(0.9).sample(x, 0.5, &mut b.scratch);
+        let _ = sampler.top_k(5).min_p(0.1).sample(x, 0.25, &mut b.scratch);
+        if n > 0 {
+            std::hint::black_box(call!(cross_entropy_with_grad(
+                x, rl, &b.targets, ce, 1.0, &mut b.out
+            )))
+            .unwrap();
+        }
+    }
     let x = &b.rows[0];
+    assert!(att.sinks(&[]).run(x, &mut b.out, 1, q, rl).is_err() || n == 0);
     let nj = n.min(JACOBIAN_MAX);
     call!(jacobian(&b.probs[..nj], &mut b.jac)).unwrap();
     call!(logits_from_probs(&b.probs, &mut b.out, Anchor::ZeroMean)).unwrap();

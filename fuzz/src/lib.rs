@@ -1862,3 +1862,240 @@ pub fn sampler(data: &[u8]) {
         }
     }
 }
+
+/// `AttentionSoftmax`: shape, options, strides and scores the input picks,
+/// on every backend. Bad arguments are refused exactly where the contract
+/// puts them, with the output untouched; otherwise every row matches the
+/// f64 formula within the softmax bound on the keys plus the keys' own
+/// rounding (a key that overflows f32 in the kernel's arithmetic is taken
+/// as the kernel's `±∞`), entries outside the causal limit or the window
+/// are exactly 0, and the gaps between output rows are never written.
+pub fn attention(data: &[u8]) {
+    use simd_softmax::{bf16, f16};
+    let mut rd = Reader::new(data);
+    let (f1, f2, f3) = (rd.u8(), rd.u8(), rd.u8());
+    let heads = 1 + (f1 & 3) as usize;
+    let q_len = 1 + ((f1 >> 2) & 7) as usize;
+    let kv = decode_len(&mut rd).min(9000);
+    let mode = ValueMode::decode(f2 >> 4, rd.u8());
+    let scale = [1.0f32, 0.125, 0.0, f32::NAN, 1e-30, 3.0, f32::INFINITY, 0.5][(f2 & 7) as usize];
+    let cap = [
+        None,
+        Some(50.0f32),
+        Some(1.0),
+        Some(0.0),
+        Some(f32::NAN),
+        Some(1e-3),
+    ][rd.u8() as usize % 6];
+    let mask_kind = rd.u8() % 7; // 0 none; 1–3 shared f32/f16/bf16; 4–6 per head
+    let alibi = rd.u8() % 3; // 0 none, 1 slopes, 2 max_bias
+    let causal =
+        [None, Some(0usize), Some(kv.saturating_sub(q_len)), Some(3)][rd.u8() as usize % 4];
+    let window = [None, Some(1usize), Some(5), Some(0), Some(300)][rd.u8() as usize % 5];
+    let sink_kind = rd.u8() % 4;
+    let (xpad, ypad, mpad) = (
+        (f3 & 3) as usize,
+        ((f3 >> 2) & 3) as usize,
+        ((f3 >> 4) & 3) as usize,
+    );
+    let rows = heads * q_len;
+    let (xs, ys, ms) = (kv + xpad, kv + ypad, kv + mpad);
+    let len = |r: usize, st: usize| if r == 0 { 0 } else { (r - 1) * st + kv };
+    let x = make_values(rd.rest(), len(rows, xs), mode, 0);
+    let per_head = mask_kind >= 4;
+    let mrows = if per_head { rows } else { q_len };
+    let mask: Vec<f32> = make_values(rd.rest(), len(mrows, ms), ValueMode::Palette, 7)
+        .into_iter()
+        .map(|v| if v.is_nan() { f32::NEG_INFINITY } else { v })
+        .collect();
+    let mask16: Vec<f16> = mask.iter().map(|&v| f16::from_f32(v)).collect();
+    let maskb: Vec<bf16> = mask.iter().map(|&v| bf16::from_f32(v)).collect();
+    let mask_seen: Vec<f32> = match mask_kind {
+        0 => Vec::new(),
+        1 | 4 => mask.clone(),
+        2 | 5 => mask16.iter().map(|v| v.to_f32()).collect(),
+        _ => maskb.iter().map(|v| v.to_f32()).collect(),
+    };
+    let slopes: Vec<f32> = (0..heads).map(|h| 0.25 + h as f32 * 0.5).collect();
+    let sinks: Vec<f32> = (0..heads)
+        .map(|h| match sink_kind {
+            1 => 0.5 - h as f32,
+            2 => [f32::NEG_INFINITY, f32::INFINITY, f32::NAN, 2.0][h],
+            _ => 1.0,
+        })
+        .collect();
+
+    let bad = scale.is_nan()
+        || cap.is_some_and(|c| c.is_nan() || c <= 0.0)
+        || window == Some(0)
+        || (alibi > 0 && mask_kind == 0);
+    let slope_of = |h: usize| -> f64 {
+        match alibi {
+            1 => slopes[h] as f64,
+            2 => {
+                // ggml's slopes from max_bias 8, exactly.
+                let n = 1usize << (usize::BITS - 1 - heads.leading_zeros());
+                let e = if h < n {
+                    -8.0 / n as f64 * (h + 1) as f64
+                } else {
+                    -8.0 / (2 * n) as f64 * (2 * (h - n) + 1) as f64
+                };
+                e.exp2()
+            }
+            _ => 1.0,
+        }
+    };
+    for sm in engines() {
+        let name = sm.backend().name();
+        let ctx = format!(
+            "attention [{name}, {heads}x{q_len}x{kv}, scale {scale}, cap {cap:?}, mask {mask_kind}, alibi {alibi}, causal {causal:?}, window {window:?}, sinks {sink_kind}, pads {xpad}/{ypad}/{mpad}]"
+        );
+        let mut a = sm
+            .attention()
+            .scale(scale)
+            .row_stride(xs)
+            .out_stride(ys)
+            .mask_stride(ms);
+        if let Some(c) = cap {
+            a = a.softcap(c);
+        }
+        a = match mask_kind {
+            0 => a,
+            1 => a.mask(&mask),
+            2 => a.mask(&mask16),
+            3 => a.mask(&maskb),
+            4 => a.head_mask(&mask),
+            5 => a.head_mask(&mask16),
+            _ => a.head_mask(&maskb),
+        };
+        a = match alibi {
+            1 => a.alibi_slopes(&slopes),
+            2 => a.alibi_max_bias(8.0),
+            _ => a,
+        };
+        if let Some(o) = causal {
+            a = a.causal(o);
+        }
+        if let Some(w) = window {
+            a = a.window(w);
+        }
+        if sink_kind > 0 {
+            a = a.sinks(&sinks);
+        }
+        let mut y = vec![f32::from_bits(SENTINEL); len(rows, ys)];
+        match a.run(&x, &mut y, heads, q_len, kv) {
+            Err(e) => {
+                assert!(
+                    bad && matches!(e, Error::InvalidParameter { .. }),
+                    "{ctx}: {e:?}"
+                );
+                assert!(
+                    y.iter().all(|v| v.to_bits() == SENTINEL),
+                    "{ctx}: refused call wrote"
+                );
+                continue;
+            }
+            Ok(()) => assert!(!bad, "{ctx}: accepted bad arguments"),
+        }
+        for r in 0..rows {
+            let (h, q) = (r / q_len, r % q_len);
+            if r + 1 < rows {
+                assert!(
+                    y[r * ys + kv..(r + 1) * ys]
+                        .iter()
+                        .all(|v| v.to_bits() == SENTINEL),
+                    "{ctx}: gap written"
+                );
+            }
+            let yr = &y[r * ys..][..kv];
+            let limit = q + causal.unwrap_or(0) + 1;
+            let hi = if causal.is_some() { limit.min(kv) } else { kv };
+            let lo = window.map_or(0, |w| limit.saturating_sub(w).min(hi));
+            // The keys: exact in f64, or the kernel's f32 overflow.
+            let mut z = vec![f64::NEG_INFINITY; kv];
+            let mut d = vec![0.0f64; kv];
+            for j in lo..hi {
+                let sv = x[r * xs + j];
+                let t = scale as f64 * sv as f64;
+                let (mut v, mut e, mut k32) = (t, t.abs(), scale * sv);
+                if let Some(c) = cap {
+                    v = c as f64 * (t / c as f64).tanh();
+                    e = 8.0 * v.abs();
+                    k32 = if t.is_nan() { f32::NAN } else { v as f32 };
+                }
+                if mask_kind > 0 {
+                    let mr = if per_head { r } else { q };
+                    let m = mask_seen[mr * ms + j];
+                    let b = slope_of(h) * m as f64;
+                    e += (v + b).abs() + 2.0 * b.abs();
+                    v += b;
+                    k32 = (slope_of(h) as f32).mul_add(m, k32);
+                }
+                z[j] = if k32.is_finite() { v } else { k32 as f64 };
+                d[j] = if z[j].is_finite() {
+                    e * 2f64.powi(-24)
+                } else {
+                    0.0
+                };
+            }
+            let sink = if sink_kind > 0 {
+                sinks[h] as f64
+            } else {
+                f64::NEG_INFINITY
+            };
+            let ext = &z[lo..hi];
+            if ext.iter().any(|v| v.is_nan()) || sink.is_nan() {
+                assert!(yr.iter().all(|v| v.is_nan()), "{ctx}: row {r} not NaN");
+                continue;
+            }
+            for j in (0..lo).chain(hi..kv) {
+                assert!(
+                    yr[j] == 0.0,
+                    "{ctx}: row {r} y[{j}] = {} outside the extent",
+                    yr[j]
+                );
+            }
+            let inf = ext.iter().filter(|&&v| v == f64::INFINITY).count()
+                + (sink == f64::INFINITY) as usize;
+            let m = ext.iter().copied().fold(sink, f64::max);
+            let dmax = d.iter().copied().fold(0.0, f64::max);
+            let total: f64 = z.iter().map(|&v| (v - m).exp()).sum::<f64>() + (sink - m).exp();
+            for j in lo..hi {
+                let want = if inf > 0 {
+                    if z[j] == f64::INFINITY {
+                        1.0 / inf as f64
+                    } else {
+                        0.0
+                    }
+                } else if m == f64::NEG_INFINITY {
+                    0.0
+                } else {
+                    (z[j] - m).exp() / total
+                };
+                let got = yr[j] as f64;
+                // Masked entries and the `+∞` rule are exact; an entry whose
+                // f64 term underflows takes the general bound (its key may
+                // have lost every digit that separates it from the max).
+                if z[j] == f64::NEG_INFINITY || inf > 0 {
+                    let u = if want == 0.0 {
+                        0.0
+                    } else {
+                        C_ULPS * ulp_f32(want)
+                    };
+                    assert!(
+                        (got - want).abs() <= u,
+                        "{ctx}: row {r} y[{j}] = {got:e}, want {want:e}"
+                    );
+                    continue;
+                }
+                let u = ulp_f32(want);
+                let bound = C_ULPS + (z[j] - m).abs() + (d[j] + dmax).exp_m1() * 2f64.powi(24);
+                let flushed = got < 2.0 * MIN_NORMAL && want - bound * u < 2.0 * MIN_NORMAL;
+                assert!(
+                    (got - want).abs() <= bound * u || flushed,
+                    "{ctx}: row {r} y[{j}] = {got:e}, want {want:e} (bound {bound:.1} ULP)"
+                );
+            }
+        }
+    }
+}

@@ -12,27 +12,32 @@
 //! (else 0): the scores outside it are never read.
 //!
 //! Like the half-precision edge (`crate::edge`), the options are a **keys
-//! pass at the tile's edge**, not sources of their own: the keys `z` of a
-//! tile of rows are computed once per element into an L1-resident f32
-//! tile (the scores and the mask widened, the scale, the softcap's tanh and
-//! the slope's multiply-add in one vector loop), and the planned f32 regime
-//! runs on the tile: every regime takes every option, and no regime is
-//! instantiated again for any of them (a source per option and element
-//! type would multiply the build). The sink is one more key at the end of
-//! its row in the tile: it joins the max, the sum and the short rows'
-//! reciprocal trees as any key does, and its result is not copied out.
+//! pass**, not sources of their own: each row's keys `z` are computed
+//! once per element (the scores and a half mask widened, the scale, the
+//! softcap's tanh and the slope's multiply-add in one vector loop) into
+//! f32 rows, and the planned f32 regime runs on them: every regime takes
+//! every option, and no regime is instantiated again for any of them (a
+//! source per option and element type would multiply the build).
 //!
-//! Rows longer than a tile: into an f32 output without a sink, the keys
-//! are written into the output row and the regime runs in place there
-//! (it parks its exps in the output); otherwise the row's max, sum and
-//! results are taken tile by tile, the sink's term added to the sum.
+//! Consecutive rows whose extents are close run as one **group**: one
+//! batch over the union of their extents, each row's keys `−∞` outside
+//! its own (results exactly 0, as the output must hold there), so the
+//! pipeline overlaps their rows. The keys go into the f32 output's rows
+//! (in cache, no sink), or into the attention tile: the extents' union,
+//! copied or narrowed out; or, out of cache, whole output rows, streamed
+//! out. The sink is one more key at the end of its row in the tile: it
+//! joins the max, the sum and the short rows' reciprocal trees as any key
+//! does, and its result is not copied out. A row longer than the tile
+//! with a sink or a half output takes its max, sum (plus the sink's term)
+//! and results tile by tile.
 
 use crate::Kernel;
 use crate::convert::Format;
 use crate::edge::{Buf, Elems, ElemsMut, Levels, TILE, narrow, widen};
 use crate::fpenv::DefaultEnv;
-use crate::isa::{Isa, Kern, load, store};
+use crate::isa::{Isa, Kern, elems_before_aligned, load, store};
 use crate::kernel::Batch;
+use crate::plan::STREAM_MIN;
 use crate::regime::{Due, range_of, sweep_from};
 use crate::stage::{F32Out, F32Rows, Prob, Probs, Sink, Source};
 use crate::sum::{ExpSum, PlainAcc};
@@ -237,6 +242,7 @@ impl<S: Isa> Kernel<S> {
             x: scores.buf(),
             y: output.buf(),
             levels: Levels::of(s),
+            stream: S::HAS_STREAM && rows * sh.kv_len >= STREAM_MIN,
         });
     }
 }
@@ -248,6 +254,9 @@ struct Attention<'a> {
     x: Buf,
     y: Buf,
     levels: Levels,
+    /// Whether the output is stored non-temporally (a tensor of
+    /// `STREAM_MIN` elements or more, on an ISA with such stores).
+    stream: bool,
 }
 
 impl Kern for Attention<'_> {
@@ -255,11 +264,23 @@ impl Kern for Attention<'_> {
 
     #[inline(always)]
     fn run<S: Isa>(self, s: S) {
-        let mut tile = [0.0f32; TILE];
-        let mut mtile = [0.0f32; TILE];
+        // Uninitialized: every float is written before it is read.
+        let mut tile = core::mem::MaybeUninit::<[f32; ATTENTION_TILE]>::uninit();
+        let mut mtile = core::mem::MaybeUninit::<[f32; MASK_CHUNK]>::uninit();
         // SAFETY: the buffers were checked against the shape
-        // (`attention_softmax`); the tiles are TILE floats each.
-        unsafe { heads::<S>(s, &self, tile.as_mut_ptr(), mtile.as_mut_ptr()) }
+        // (`attention_softmax`); the tiles are ATTENTION_TILE and MASK_CHUNK
+        // floats.
+        unsafe {
+            heads::<S>(
+                s,
+                &self,
+                tile.as_mut_ptr().cast(),
+                mtile.as_mut_ptr().cast(),
+            )
+        }
+        if self.stream {
+            s.stream_fence();
+        }
     }
 }
 
@@ -271,43 +292,102 @@ struct Head {
     sink: f32,
 }
 
-/// Every head, row by row or in groups of rows that share an extent.
+/// Floats in the attention tile: 64 KiB, in L2, so that rows of up to 4096
+/// keys go through the regimes four at a time (the pipeline overlaps one
+/// row's exps with the next row's loads; alone, a row runs its passes one
+/// after the other).
+pub const ATTENTION_TILE: usize = TILE;
+
+/// Rows per group at most (a group shares one regime call).
+const GROUP_MAX: usize = 1024;
+
+/// Keys per group at most where the keys go into an f32 output: 256 KiB,
+/// in L2 for the regime's passes after the keys pass wrote them. (The
+/// pipeline overlaps one row's exps with the next row's loads; a batch of
+/// a few rows spends a larger share in its first and last rows, which it
+/// cannot overlap.)
+const GROUP_ELEMS: usize = 1 << 16;
+
+/// Every row of the tensor, in groups of consecutive rows (across heads)
+/// whose extents are close: a group runs as one batch of rows over the
+/// union of its extents, each row's keys `−∞` outside its own (results 0,
+/// which that row's output must hold there anyway).
 ///
 /// # Safety
-/// The call's buffers valid for its shape; `t` and `mt` tiles of [`TILE`].
+/// The call's buffers valid for its shape; `t` [`ATTENTION_TILE`] floats,
+/// `mt` [`MASK_CHUNK`].
 #[inline(always)]
 unsafe fn heads<S: Isa>(s: S, a: &Attention<'_>, t: *mut f32, mt: *mut f32) {
     let (o, sh) = (&a.o, a.sh);
-    let uniform = o.causal.is_none() && o.window.is_none();
-    for h in 0..sh.heads {
-        let sink = o.sinks.map_or(f32::NEG_INFINITY, |v| v[h]);
-        let hd = Head {
+    let rows = sh.heads * sh.q_len;
+    let head = |r: usize| {
+        let h = r / sh.q_len;
+        Head {
             h,
             slope: o.slope(sh.heads, h),
-            sink,
+            sink: o.sinks.map_or(f32::NEG_INFINITY, |v| v[h]),
+        }
+    };
+    let f32_out = a.y.format == Format::F32;
+    let mut r = 0;
+    while r < rows {
+        let hd = head(r);
+        let (lo, hi) = o.extent(r % sh.q_len, sh.kv_len);
+        let extra = (hd.sink != f32::NEG_INFINITY) as usize;
+        // Rows into an f32 output without a sink take their keys in the
+        // output itself, where a group may be larger than the tile (but not
+        // out of cache: there the tile's results are streamed out).
+        // Out of cache, whole output rows are assembled in the tile and
+        // streamed out (zeros included: a row's lines are written once,
+        // by non-temporal stores), where a row fits.
+        let full = a.stream && sh.kv_len + extra <= ATTENTION_TILE;
+        let in_output = f32_out && extra == 0 && !full;
+        let cap = if in_output {
+            GROUP_ELEMS
+        } else {
+            ATTENTION_TILE
         };
-        let extra = (sink != f32::NEG_INFINITY) as usize;
-        let mut q = 0;
-        while q < sh.q_len {
-            let (lo, hi) = o.extent(q, sh.kv_len);
-            let wk = hi - lo + extra;
-            // SAFETY (every arm): rows `q..q + k` of head `h`, extents
-            // inside `0..kv_len`.
-            unsafe {
-                if hi == lo {
-                    empty_row(a, hd, q);
-                    q += 1;
-                } else if wk <= TILE {
-                    let k = match uniform {
-                        true => (TILE / wk).min(sh.q_len - q),
-                        false => 1,
-                    };
-                    tile_rows::<S>(s, a, hd, q, k, (lo, hi), t, mt);
-                    q += k;
-                } else {
-                    long_row::<S>(s, a, hd, q, (lo, hi), t, mt);
-                    q += 1;
+        // SAFETY (every arm): rows `r..r + k` of the tensor, extents inside
+        // `0..kv_len`.
+        unsafe {
+            if hi == lo {
+                empty_row(a, hd, r % sh.q_len);
+                r += 1;
+            } else if !in_output && hi - lo + extra > ATTENTION_TILE {
+                // In a target-feature function of its own (not inlined into
+                // the tile loop: rare, and large).
+                s.run(LongRow {
+                    a,
+                    hd,
+                    q: r % sh.q_len,
+                    ext: (lo, hi),
+                    t,
+                    mt,
+                });
+                r += 1;
+            } else {
+                // Grow the group while the union stays within the tile and
+                // wastes at most an eighth of it on padding.
+                let (mut ulo, mut uhi, mut k) = (lo, hi, 1);
+                while k < GROUP_MAX && r + k < rows {
+                    let (l2, h2) = o.extent((r + k) % sh.q_len, sh.kv_len);
+                    let e2 = (head(r + k).sink != f32::NEG_INFINITY) as usize;
+                    let (nlo, nhi) = (ulo.min(l2), uhi.max(h2));
+                    let w = if full { sh.kv_len } else { nhi - nlo } + extra;
+                    let pad = (nhi - nlo) - (h2 - l2);
+                    if h2 == l2 || e2 != extra || w * (k + 1) > cap || pad * 8 > (nhi - nlo).max(64)
+                    {
+                        break;
+                    }
+                    (ulo, uhi, k) = (nlo, nhi, k + 1);
                 }
+                let form = match (in_output, full) {
+                    (true, _) => IN_OUTPUT,
+                    (_, true) => FULL_ROWS,
+                    _ => EXTENTS,
+                };
+                tile_rows::<S>(s, a, r, k, (ulo, uhi), extra == 1, form, t, mt);
+                r += k;
             }
         }
     }
@@ -325,6 +405,9 @@ fn out_row(a: &Attention<'_>, h: usize, q: usize) -> Buf {
 /// Those elements writable.
 #[inline(always)]
 unsafe fn fill(y: Buf, i: usize, j: usize, v: f32) {
+    if i >= j {
+        return;
+    }
     if v == 0.0 && v.is_sign_positive() {
         // SAFETY: the caller's contract; +0 is all zero bits in every format.
         unsafe { core::ptr::write_bytes(y.at(i).p, 0, (j - i) * y.format.bytes()) }
@@ -348,9 +431,9 @@ unsafe fn empty_row(a: &Attention<'_>, hd: Head, q: usize) {
     unsafe { fill(out_row(a, hd.h, q), 0, a.sh.kv_len, v) }
 }
 
-/// Writes the zeros outside the extent of a finished row, or NaN over the
-/// whole row when its results are NaN (a NaN key or sink: `first`, the
-/// extent's first result, is NaN exactly then).
+/// Writes the zeros outside `lo..hi` of a finished row, or NaN over the
+/// whole row when its results are NaN (a NaN key or sink: `first`, a
+/// result inside `lo..hi`, is NaN exactly then).
 ///
 /// # Safety
 /// The row writable.
@@ -364,60 +447,149 @@ unsafe fn outside(y: Buf, (lo, hi): (usize, usize), kv_len: usize, first: f32) {
     }
 }
 
-/// `k` rows from query `q` of a head, each with extent `lo..hi` (all the
-/// same): their keys (and the sink, last) into the tile, the planned f32
-/// regime over them, the results written.
+/// `k` consecutive rows from row `r` of the tensor over the union `ulo..uhi`
+/// of their extents: their keys (`−∞` outside each row's own extent, and
+/// the sink last where `sink`) into the tile, the planned f32 regime over
+/// them, the results written.
 ///
 /// # Safety
-/// The rows valid; `(hi − lo + sink)·k ≤ TILE`.
+/// The rows valid; `(uhi − ulo + sink)·k ≤ ATTENTION_TILE` unless
+/// `in_output` (an f32 output and no sink).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn tile_rows<S: Isa>(
     s: S,
     a: &Attention<'_>,
-    hd: Head,
-    q: usize,
+    r: usize,
     k: usize,
-    (lo, hi): (usize, usize),
+    (ulo, uhi): (usize, usize),
+    sink: bool,
+    form: u8,
     t: *mut f32,
     mt: *mut f32,
 ) {
-    let n = hi - lo;
-    let sink = hd.sink != f32::NEG_INFINITY;
+    let (o, sh) = (&a.o, a.sh);
+    let n = uhi - ulo;
     let wk = n + sink as usize;
-    let direct = a.y.format == Format::F32 && !sink;
-    // SAFETY (whole body): rows `q..q + k` (the caller's), `k·wk ≤ TILE`
-    // floats of the tile; the regime reads each key before it writes.
+    let y0 = a.y.at(r * sh.out_stride);
+    // Where row `i`'s key `j` (`ulo ≤ j < uhi`) goes: `kp + i·pitch + j − ulo`.
+    let (kp, pitch) = match form {
+        IN_OUTPUT => (y0.at(ulo).f32(), sh.out_stride),
+        FULL_ROWS => (t.wrapping_add(ulo), sh.kv_len + sink as usize),
+        _ => (t, wk),
+    };
+    // SAFETY (whole body): rows `r..r + k` (the caller's), `k·pitch ≤
+    // ATTENTION_TILE` floats of the tile or the output's rows; the regime
+    // reads each key before it writes.
     unsafe {
-        for r in 0..k {
-            keys::<S>(s, a, hd, q + r, lo, n, t.add(r * wk), mt);
+        for i in 0..k {
+            let (h, q) = ((r + i) / sh.q_len, (r + i) % sh.q_len);
+            let hd = Head {
+                h,
+                slope: o.slope(sh.heads, h),
+                sink: o.sinks.map_or(f32::NEG_INFINITY, |v| v[h]),
+            };
+            let (lo, hi) = o.extent(q, sh.kv_len);
+            let tr = kp.add(i * pitch);
+            set(tr, 0, lo - ulo, f32::NEG_INFINITY);
+            keys::<S>(s, a, hd, q, lo, hi - lo, tr.add(lo - ulo), mt);
+            set(tr, hi - ulo, n, f32::NEG_INFINITY);
             if sink {
-                *t.add(r * wk + n) = hd.sink;
+                *tr.add(n) = hd.sink;
             }
         }
-        let src = F32Rows::new(t);
-        if direct {
-            let y = out_row(a, hd.h, q).at(lo).f32();
-            let snk = Probs::to(F32Out::strided(y, a.sh.out_stride));
-            Batch::new(src, snk, k, wk).run(s);
-        } else {
-            Batch::new(src, Prob::new(t), k, wk).run(s);
-        }
-        for r in 0..k {
-            let y = out_row(a, hd.h, q + r);
-            let first = if direct {
-                *y.at(lo).f32()
-            } else {
-                let tr = t.add(r * wk);
-                if y.format == Format::F32 {
-                    core::ptr::copy_nonoverlapping(tr, y.at(lo).f32(), n);
-                } else {
-                    narrow(s, a.levels, tr, y.at(lo), n, false);
+        // In place: each key is read before its result is written.
+        let src = F32Rows::strided(kp, pitch);
+        Batch::new(src, Probs::to(F32Out::strided(kp, pitch)), k, wk).run(s);
+        for i in 0..k {
+            let y = y0.at(i * sh.out_stride);
+            let tr = kp.add(i * pitch);
+            let first = *tr;
+            match form {
+                IN_OUTPUT => outside(y, (ulo, uhi), sh.kv_len, first),
+                FULL_ROWS => {
+                    // The whole row from the tile, streamed.
+                    let row = tr.sub(ulo);
+                    let v = if first.is_nan() { f32::NAN } else { 0.0 };
+                    set(row, 0, ulo, v);
+                    set(row, uhi, sh.kv_len, v);
+                    if y.format == Format::F32 {
+                        copy_stream(s, row, y.f32(), sh.kv_len);
+                    } else {
+                        narrow(s, a.levels, row, y, sh.kv_len, true);
+                    }
                 }
-                *tr
-            };
-            outside(y, (lo, hi), a.sh.kv_len, first);
+                _ => {
+                    if y.format == Format::F32 {
+                        core::ptr::copy_nonoverlapping(tr, y.at(ulo).f32(), n);
+                    } else {
+                        narrow(s, a.levels, tr, y.at(ulo), n, false);
+                    }
+                    outside(y, (ulo, uhi), sh.kv_len, first);
+                }
+            }
         }
+    }
+}
+
+/// Sets floats `i..j` at `p` to `v`.
+///
+/// # Safety
+/// Those floats writable.
+#[inline(always)]
+unsafe fn set(p: *mut f32, i: usize, j: usize, v: f32) {
+    if i < j {
+        // SAFETY: the caller's contract.
+        unsafe { core::slice::from_raw_parts_mut(p.add(i), j - i).fill(v) }
+    }
+}
+
+/// Where [`tile_rows`] puts a group's keys and results: in the output's
+/// rows (an f32 output in cache, no sink), in the tile as the extents'
+/// union then copied out, or in the tile as whole output rows then
+/// streamed out (out of cache).
+const IN_OUTPUT: u8 = 0;
+const EXTENTS: u8 = 1;
+const FULL_ROWS: u8 = 2;
+
+/// Copies `n` floats from `src` to `dst`, non-temporally from the first
+/// vector-aligned element of `dst` on (the caller fences).
+///
+/// # Safety
+/// `n` floats readable at `src`, writable at `dst` (disjoint).
+#[inline(always)]
+unsafe fn copy_stream<S: Isa>(s: S, src: *const f32, dst: *mut f32, n: usize) {
+    let l = S::F32_LANES;
+    let head = elems_before_aligned::<S, f32>(dst, n);
+    // SAFETY (whole body): elements below `n`; streamed vectors aligned.
+    unsafe {
+        core::ptr::copy_nonoverlapping(src, dst, head);
+        let mut i = head;
+        while i + l <= n {
+            s.store_stream(dst.add(i), load::<S>(src.add(i)));
+            i += l;
+        }
+        core::ptr::copy_nonoverlapping(src.add(i), dst.add(i), n - i);
+    }
+}
+
+/// [`long_row`]'s arguments, for its own target-feature function.
+struct LongRow<'r, 'a> {
+    a: &'r Attention<'a>,
+    hd: Head,
+    q: usize,
+    ext: (usize, usize),
+    t: *mut f32,
+    mt: *mut f32,
+}
+
+impl Kern for LongRow<'_, '_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<S: Isa>(self, s: S) {
+        // SAFETY: built by `heads` for a valid row and its tiles.
+        unsafe { long_row::<S>(s, self.a, self.hd, self.q, self.ext, self.t, self.mt) }
     }
 }
 
@@ -425,7 +597,7 @@ unsafe fn tile_rows<S: Isa>(
 ///
 /// # Safety
 /// The row valid; `t`, `mt` tiles.
-#[inline(never)]
+#[inline(always)]
 unsafe fn long_row<S: Isa>(
     s: S,
     a: &Attention<'_>,
@@ -592,13 +764,13 @@ unsafe fn special_long(
     });
 }
 
-/// The keys of elements `lo..lo + n` (`n ≤ TILE`) of row `q` of head `hd`
+/// The keys of elements `lo..lo + n` of row `q` of head `hd`
 /// into `dst`: `softcap(scale·s) + slope·mask`, in f32.
 ///
 /// # Safety
 /// The elements readable (scores and mask); `n` floats writable at `dst`
-/// (which may be the output row: the scores are another buffer); `mt` a
-/// tile.
+/// (which may be the output row: the scores are another buffer); `mt`
+/// [`MASK_CHUNK`] floats.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn keys<S: Isa>(
@@ -622,41 +794,76 @@ unsafe fn keys<S: Isa>(
                 dst
             }
         };
-        let m = o.mask.map(|m| {
+        let mrow = o.mask.map(|m| {
             let row = if m.per_head { hd.h * sh.q_len + q } else { q };
-            let mb = m.elems.buf().at(row * m.stride + lo);
-            match mb.format {
-                Format::F32 => mb.f32() as *const f32,
-                f => {
-                    widen(s, f, a.levels.level(f), mb.half(), mt, n);
-                    mt as *const f32
-                }
-            }
+            m.elems.buf().at(row * m.stride + lo)
         });
+        let cap = o.softcap.unwrap_or(1.0);
+        let fused = (o.scale as f64 / cap as f64) as f32;
         let k = Keys {
             scale: o.scale,
-            cap: o.softcap.unwrap_or(1.0),
+            cap,
+            fused,
             slope: hd.slope,
         };
-        match (o.softcap.is_some(), m) {
-            (false, None) if o.scale == 1.0 => {
-                if !core::ptr::eq(src, dst) {
-                    core::ptr::copy_nonoverlapping(src, dst, n);
+        let cap_form = match (o.softcap.is_some(), fused.is_normal()) {
+            (false, _) => NO_CAP,
+            (true, true) => FUSED_CAP,
+            (true, false) => TWO_STEP_CAP,
+        };
+        // A half mask is widened a chunk at a time into `mt`, which stays in
+        // L1 beside the tile (a whole row's widened mask would not).
+        let chunk = match mrow {
+            Some(b) if b.format != Format::F32 => MASK_CHUNK,
+            _ => n,
+        };
+        let mut i = 0;
+        while i < n {
+            let len = chunk.min(n - i);
+            let (x, d) = (src.add(i), dst.add(i));
+            let m = mrow.map(|mb| match mb.format {
+                Format::F32 => mb.f32().add(i) as *const f32,
+                f => {
+                    widen(s, f, a.levels.level(f), mb.half().add(i), mt, len);
+                    mt as *const f32
                 }
+            });
+            let none = core::ptr::null();
+            match (cap_form, m) {
+                (NO_CAP, None) if o.scale == 1.0 => {
+                    if !core::ptr::eq(x, d) {
+                        core::ptr::copy_nonoverlapping(x, d, len);
+                    }
+                }
+                (NO_CAP, None) => k.apply::<S, NO_CAP, false>(s, x, none, d, len),
+                (FUSED_CAP, None) => k.apply::<S, FUSED_CAP, false>(s, x, none, d, len),
+                (_, None) => k.apply::<S, TWO_STEP_CAP, false>(s, x, none, d, len),
+                (NO_CAP, Some(m)) => k.apply::<S, NO_CAP, true>(s, x, m, d, len),
+                (FUSED_CAP, Some(m)) => k.apply::<S, FUSED_CAP, true>(s, x, m, d, len),
+                (_, Some(m)) => k.apply::<S, TWO_STEP_CAP, true>(s, x, m, d, len),
             }
-            (false, None) => k.apply::<S, false, false>(s, src, core::ptr::null(), dst, n),
-            (true, None) => k.apply::<S, true, false>(s, src, core::ptr::null(), dst, n),
-            (false, Some(m)) => k.apply::<S, false, true>(s, src, m, dst, n),
-            (true, Some(m)) => k.apply::<S, true, true>(s, src, m, dst, n),
+            i += len;
         }
     }
 }
+
+/// Elements of a half mask widened at a time (4 KiB of f32).
+pub(crate) const MASK_CHUNK: usize = 1024;
+
+/// The softcap's forms in the keys pass: none; the tanh's argument as
+/// `x·fl(scale/c)`; as `fl(x·scale)·fl(1/c)` where `scale/c` is not a
+/// normal f32.
+const NO_CAP: u8 = 0;
+const FUSED_CAP: u8 = 1;
+const TWO_STEP_CAP: u8 = 2;
 
 /// The keys pass's constants.
 #[derive(Clone, Copy)]
 struct Keys {
     scale: f32,
     cap: f32,
+    /// `scale/c` rounded once (used where it is a normal f32).
+    fused: f32,
     slope: f32,
 }
 
@@ -683,7 +890,7 @@ impl Keys {
     /// `n` floats readable at `src` (and `mask` where `MASK`), writable at
     /// `dst`.
     #[inline(always)]
-    unsafe fn apply<S: Isa, const CAP: bool, const MASK: bool>(
+    unsafe fn apply<S: Isa, const CAP: u8, const MASK: bool>(
         self,
         s: S,
         src: *const f32,
@@ -719,15 +926,21 @@ impl Keys {
 
     /// One vector of keys.
     #[inline(always)]
-    fn key<S: Isa, const CAP: bool, const MASK: bool>(
-        self,
-        s: S,
-        x: S::f32s,
-        m: S::f32s,
-    ) -> S::f32s {
-        let mut z = s.mul_f32s(x, s.splat_f32s(self.scale));
-        if CAP {
-            z = softcap(s, z, self.cap);
+    fn key<S: Isa, const CAP: u8, const MASK: bool>(self, s: S, x: S::f32s, m: S::f32s) -> S::f32s {
+        let mut z;
+        if CAP != NO_CAP {
+            // The tanh's argument `scale·x/c` as `x·fl(scale/c)` (two
+            // roundings, one product), unless `scale/c` leaves f32's range.
+            let t = match CAP == FUSED_CAP {
+                true => s.mul_f32s(x, s.splat_f32s(self.fused)),
+                false => s.mul_f32s(
+                    s.mul_f32s(x, s.splat_f32s(self.scale)),
+                    s.splat_f32s(1.0 / self.cap),
+                ),
+            };
+            z = cap_of(s, t, self.cap);
+        } else {
+            z = s.mul_f32s(x, s.splat_f32s(self.scale));
         }
         if MASK {
             z = s.mul_add_e_f32s(s.splat_f32s(self.slope), m, z);
@@ -736,11 +949,9 @@ impl Keys {
     }
 }
 
-/// `c·tanh(t/c)` in every lane (`t/c` as `t·(1/c)`; NaN stays NaN, `±∞`
-/// gives `±c`).
+/// `c·tanh(x)` in every lane (NaN stays NaN, `±∞` gives `±c`).
 #[inline(always)]
-pub(crate) fn softcap<S: Isa>(s: S, t: S::f32s, c: f32) -> S::f32s {
-    let x = s.mul_f32s(t, s.splat_f32s(1.0 / c));
+pub(crate) fn cap_of<S: Isa>(s: S, x: S::f32s, c: f32) -> S::f32s {
     let a = s.abs_f32s(x);
     // Below the split: x + x³·P(x²).
     let y = s.mul_f32s(x, x);
@@ -749,12 +960,18 @@ pub(crate) fn softcap<S: Isa>(s: S, t: S::f32s, c: f32) -> S::f32s {
         p = s.mul_add_e_f32s(p, y, s.splat_f32s(k));
     }
     let small = s.mul_add_e_f32s(s.mul_f32s(x, y), p, x);
+    // Capped scores are mostly far below the cap: a vector whose lanes all
+    // are (a NaN lane too: the polynomial keeps it) skips the exp.
+    let big_lanes = s.less_than_f32s(s.splat_f32s(TANH_SPLIT), a);
+    if s.first_true_m32s(big_lanes) == S::F32_LANES {
+        return s.mul_f32s(small, s.splat_f32s(c));
+    }
     // Above: (1 − e)/(1 + e) with e = e^(−2a) ≤ 1, the sign of x put back.
     let one = s.splat_f32s(1.0);
     let e = s.exp_nonpos::<false>(s.mul_f32s(a, s.splat_f32s(-2.0)));
     let big = s.div_f32s(s.sub_f32s(one, e), s.add_f32s(one, e));
     let sign = s.and_u32s(s.transmute_u32s_f32s(x), s.splat_u32s(0x8000_0000));
     let big = s.transmute_f32s_u32s(s.or_u32s(s.transmute_u32s_f32s(big), sign));
-    let th = s.select_f32s(s.less_than_f32s(a, s.splat_f32s(TANH_SPLIT)), small, big);
+    let th = s.select_f32s(big_lanes, big, small);
     s.mul_f32s(th, s.splat_f32s(c))
 }

@@ -89,6 +89,13 @@ mod dyn_kernel {
         fn logits_from_probs(&self, p: &[f32], out: &mut [f32], anchor: Anchor);
         fn softmax_of_combination(&self, terms: &[(f32, &[f32])], output: &mut [f32]);
         fn sigmoid(&self, input: &[f32], output: &mut [f32]);
+        fn attention_softmax(
+            &self,
+            o: &crate::attention::AttentionOptions<'_>,
+            sh: crate::attention::AttentionShape,
+            scores: crate::Elems<'_>,
+            output: crate::ElemsMut<'_>,
+        );
     }
 
     impl<S: Isa + Sync> DynKernel for Kernel<S> {
@@ -148,6 +155,15 @@ mod dyn_kernel {
         }
         fn sigmoid(&self, input: &[f32], output: &mut [f32]) {
             Kernel::sigmoid(*self, input, output)
+        }
+        fn attention_softmax(
+            &self,
+            o: &crate::attention::AttentionOptions<'_>,
+            sh: crate::attention::AttentionShape,
+            scores: crate::Elems<'_>,
+            output: crate::ElemsMut<'_>,
+        ) {
+            Kernel::attention_softmax(*self, o, sh, scores, output)
         }
     }
 

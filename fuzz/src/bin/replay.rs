@@ -34,8 +34,9 @@ fn main() {
         "half" => half_target::check,
         "state" => simd_softmax_fuzz::state,
         "sampler" => simd_softmax_fuzz::sampler,
+        "attention" => simd_softmax_fuzz::attention,
         _ => {
-            eprintln!("usage: replay forward|family|half|state|sampler PATH...");
+            eprintln!("usage: replay forward|family|half|state|sampler|attention PATH...");
             std::process::exit(2);
         }
     };
