@@ -292,6 +292,18 @@ struct Head {
     sink: f32,
 }
 
+impl Head {
+    /// Head `h` of the call.
+    #[inline(always)]
+    fn of(a: &Attention<'_>, h: usize) -> Head {
+        Head {
+            h,
+            slope: a.o.slope(a.sh.heads, h),
+            sink: a.o.sinks.map_or(f32::NEG_INFINITY, |v| v[h]),
+        }
+    }
+}
+
 /// Floats in the attention tile: 64 KiB, in L2, so that rows of up to 4096
 /// keys go through the regimes four at a time (the pipeline overlaps one
 /// row's exps with the next row's loads; alone, a row runs its passes one
@@ -320,14 +332,7 @@ const GROUP_ELEMS: usize = 1 << 16;
 unsafe fn heads<S: Isa>(s: S, a: &Attention<'_>, t: *mut f32, mt: *mut f32) {
     let (o, sh) = (&a.o, a.sh);
     let rows = sh.heads * sh.q_len;
-    let head = |r: usize| {
-        let h = r / sh.q_len;
-        Head {
-            h,
-            slope: o.slope(sh.heads, h),
-            sink: o.sinks.map_or(f32::NEG_INFINITY, |v| v[h]),
-        }
-    };
+    let head = |r: usize| Head::of(a, r / sh.q_len);
     let f32_out = a.y.format == Format::F32;
     let mut r = 0;
     while r < rows {
@@ -453,8 +458,9 @@ unsafe fn outside(y: Buf, (lo, hi): (usize, usize), kv_len: usize, first: f32) {
 /// them, the results written.
 ///
 /// # Safety
-/// The rows valid; `(uhi − ulo + sink)·k ≤ ATTENTION_TILE` unless
-/// `in_output` (an f32 output and no sink).
+/// The rows valid; their keys fit the tile (`form` [`EXTENTS`]:
+/// `(uhi − ulo + sink)·k`, [`FULL_ROWS`]: `(kv_len + sink)·k` floats) or go
+/// to the output ([`IN_OUTPUT`]: an f32 output and no sink).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn tile_rows<S: Isa>(
@@ -483,12 +489,7 @@ unsafe fn tile_rows<S: Isa>(
     // reads each key before it writes.
     unsafe {
         for i in 0..k {
-            let (h, q) = ((r + i) / sh.q_len, (r + i) % sh.q_len);
-            let hd = Head {
-                h,
-                slope: o.slope(sh.heads, h),
-                sink: o.sinks.map_or(f32::NEG_INFINITY, |v| v[h]),
-            };
+            let (hd, q) = (Head::of(a, (r + i) / sh.q_len), (r + i) % sh.q_len);
             let (lo, hi) = o.extent(q, sh.kv_len);
             let tr = kp.add(i * pitch);
             set(tr, 0, lo - ulo, f32::NEG_INFINITY);
