@@ -236,6 +236,13 @@ impl<S: Isa> Kernel<S> {
         }
         let _env = DefaultEnv::enter();
         let s = self.simd();
+        let cap = o.softcap.unwrap_or(1.0);
+        let fused = (o.scale as f64 / cap as f64) as f32;
+        let cap_form = match (o.softcap.is_some(), fused.is_normal()) {
+            (false, _) => NO_CAP,
+            (true, true) => FUSED_CAP,
+            (true, false) => TWO_STEP_CAP,
+        };
         s.run(Attention {
             o: *o,
             sh,
@@ -243,6 +250,13 @@ impl<S: Isa> Kernel<S> {
             y: output.buf(),
             levels: Levels::of(s),
             stream: S::HAS_STREAM && rows * sh.kv_len >= STREAM_MIN,
+            keys: Keys {
+                scale: o.scale,
+                cap,
+                fused,
+                slope: 1.0,
+            },
+            cap_form,
         });
     }
 }
@@ -257,6 +271,11 @@ struct Attention<'a> {
     /// Whether the output is stored non-temporally (a tensor of
     /// `STREAM_MIN` elements or more, on an ISA with such stores).
     stream: bool,
+    /// The keys pass's constants (the slope is each head's).
+    keys: Keys,
+    /// How the softcap is computed ([`NO_CAP`], [`FUSED_CAP`],
+    /// [`TWO_STEP_CAP`]).
+    cap_form: u8,
 }
 
 impl Kern for Attention<'_> {
@@ -304,10 +323,10 @@ impl Head {
     }
 }
 
-/// Floats in the attention tile: 64 KiB, in L2, so that rows of up to 4096
-/// keys go through the regimes four at a time (the pipeline overlaps one
-/// row's exps with the next row's loads; alone, a row runs its passes one
-/// after the other).
+/// Floats in the attention tile (sinks, half outputs, whole rows out of
+/// cache): the edge's 16 KiB tile, in L1. Four times that measured the same
+/// on Zen 4 (docs/PERFORMANCE.md#attention-softmax), with four times the
+/// stack.
 pub const ATTENTION_TILE: usize = TILE;
 
 /// Rows per group at most (a group shares one regime call).
@@ -332,19 +351,18 @@ const GROUP_ELEMS: usize = 1 << 16;
 unsafe fn heads<S: Isa>(s: S, a: &Attention<'_>, t: *mut f32, mt: *mut f32) {
     let (o, sh) = (&a.o, a.sh);
     let rows = sh.heads * sh.q_len;
-    let head = |r: usize| Head::of(a, r / sh.q_len);
+    // Only the sink decides how rows group (the slope is the keys pass's).
+    let sink_of = |r: usize| o.sinks.map_or(f32::NEG_INFINITY, |v| v[r / sh.q_len]);
     let f32_out = a.y.format == Format::F32;
     let mut r = 0;
     while r < rows {
-        let hd = head(r);
         let (lo, hi) = o.extent(r % sh.q_len, sh.kv_len);
-        let extra = (hd.sink != f32::NEG_INFINITY) as usize;
-        // Rows into an f32 output without a sink take their keys in the
-        // output itself, where a group may be larger than the tile (but not
-        // out of cache: there the tile's results are streamed out).
+        let extra = (sink_of(r) != f32::NEG_INFINITY) as usize;
         // Out of cache, whole output rows are assembled in the tile and
         // streamed out (zeros included: a row's lines are written once,
-        // by non-temporal stores), where a row fits.
+        // by non-temporal stores), where a row fits. Otherwise rows into an
+        // f32 output without a sink take their keys in the output itself,
+        // where a group may be larger than the tile.
         let full = a.stream && sh.kv_len + extra <= ATTENTION_TILE;
         let in_output = f32_out && extra == 0 && !full;
         let cap = if in_output {
@@ -356,14 +374,14 @@ unsafe fn heads<S: Isa>(s: S, a: &Attention<'_>, t: *mut f32, mt: *mut f32) {
         // `0..kv_len`.
         unsafe {
             if hi == lo {
-                empty_row(a, hd, r % sh.q_len);
+                empty_row(a, Head::of(a, r / sh.q_len), r % sh.q_len);
                 r += 1;
             } else if !in_output && hi - lo + extra > ATTENTION_TILE {
                 // In a target-feature function of its own (not inlined into
                 // the tile loop: rare, and large).
                 s.run(LongRow {
                     a,
-                    hd,
+                    hd: Head::of(a, r / sh.q_len),
                     q: r % sh.q_len,
                     ext: (lo, hi),
                     t,
@@ -376,7 +394,7 @@ unsafe fn heads<S: Isa>(s: S, a: &Attention<'_>, t: *mut f32, mt: *mut f32) {
                 let (mut ulo, mut uhi, mut k) = (lo, hi, 1);
                 while k < GROUP_MAX && r + k < rows {
                     let (l2, h2) = o.extent((r + k) % sh.q_len, sh.kv_len);
-                    let e2 = (head(r + k).sink != f32::NEG_INFINITY) as usize;
+                    let e2 = (sink_of(r + k) != f32::NEG_INFINITY) as usize;
                     let (nlo, nhi) = (ulo.min(l2), uhi.max(h2));
                     let w = if full { sh.kv_len } else { nhi - nlo } + extra;
                     let pad = (nhi - nlo) - (h2 - l2);
@@ -488,8 +506,13 @@ unsafe fn tile_rows<S: Isa>(
     // ATTENTION_TILE` floats of the tile or the output's rows; the regime
     // reads each key before it writes.
     unsafe {
+        // The head's slope (a power of two for `max_bias`) once per head.
+        let mut hd = Head::of(a, r / sh.q_len);
         for i in 0..k {
-            let (hd, q) = (Head::of(a, (r + i) / sh.q_len), (r + i) % sh.q_len);
+            let (h, q) = ((r + i) / sh.q_len, (r + i) % sh.q_len);
+            if h != hd.h {
+                hd = Head::of(a, h);
+            }
             let (lo, hi) = o.extent(q, sh.kv_len);
             let tr = kp.add(i * pitch);
             set(tr, 0, lo - ulo, f32::NEG_INFINITY);
@@ -655,7 +678,7 @@ unsafe fn tiled<S: Isa>(
     n: usize,
     t: *mut f32,
     keys_at: impl Fn(usize, usize) -> *mut f32,
-    levels: crate::edge::Levels,
+    levels: Levels,
 ) {
     let tiles = |f: &mut dyn FnMut(usize, usize, *mut f32)| {
         let mut i = 0;
@@ -799,19 +822,13 @@ unsafe fn keys<S: Isa>(
             let row = if m.per_head { hd.h * sh.q_len + q } else { q };
             m.elems.buf().at(row * m.stride + lo)
         });
-        let cap = o.softcap.unwrap_or(1.0);
-        let fused = (o.scale as f64 / cap as f64) as f32;
-        let k = Keys {
-            scale: o.scale,
-            cap,
-            fused,
-            slope: hd.slope,
-        };
-        let cap_form = match (o.softcap.is_some(), fused.is_normal()) {
-            (false, _) => NO_CAP,
-            (true, true) => FUSED_CAP,
-            (true, false) => TWO_STEP_CAP,
-        };
+        let (k, cap_form) = (
+            Keys {
+                slope: hd.slope,
+                ..a.keys
+            },
+            a.cap_form,
+        );
         // A half mask is widened a chunk at a time into `mt`, which stays in
         // L1 beside the tile (a whole row's widened mask would not).
         let chunk = match mrow {
