@@ -92,14 +92,6 @@ impl Softmax {
     }
 }
 
-fn param(name: &'static str, value: impl core::fmt::Display, expected: &'static str) -> Error {
-    Error::InvalidParameter {
-        name,
-        value: format!("{value}"),
-        expected,
-    }
-}
-
 impl<'a> AttentionSoftmax<'a> {
     /// No option set, on the default backend.
     ///
@@ -361,23 +353,23 @@ impl<'a> AttentionSoftmax<'a> {
         kv_len: usize,
     ) -> Result<(AttentionOptions<'a>, AttentionShape), Error> {
         if self.scale.is_nan() {
-            return Err(param("scale", self.scale, "not NaN"));
+            return Err(Error::invalid_parameter("scale", self.scale, "not NaN"));
         }
         if let Some(c) = self.softcap {
             if c.is_nan() || c <= 0.0 {
-                return Err(param("softcap", c, "> 0"));
+                return Err(Error::invalid_parameter("softcap", c, "> 0"));
             }
         }
         if self.window == Some(0) {
-            return Err(param("window", 0, "≥ 1"));
+            return Err(Error::invalid_parameter("window", 0, "≥ 1"));
         }
         if let Some(Slopes::MaxBias(b)) = self.slopes {
             if b.is_nan() {
-                return Err(param("alibi_max_bias", b, "not NaN"));
+                return Err(Error::invalid_parameter("alibi_max_bias", b, "not NaN"));
             }
         }
         if self.slopes.is_some() && self.mask.is_none() {
-            return Err(param(
+            return Err(Error::invalid_parameter(
                 "alibi",
                 "without a mask",
                 "a mask for the slopes to multiply",

@@ -80,11 +80,11 @@ fn check(
         });
     }
     if !(0.0..=1.0).contains(&o.label_smoothing) {
-        return Err(Error::InvalidParameter {
-            name: "label_smoothing",
-            value: format!("{}", o.label_smoothing),
-            expected: "ε in [0, 1]",
-        });
+        return Err(Error::invalid_parameter(
+            "label_smoothing",
+            o.label_smoothing,
+            "ε in [0, 1]",
+        ));
     }
     for (row, &target) in targets.iter().enumerate() {
         if Some(target) != o.ignore_index && target as usize >= row_len {

@@ -177,6 +177,22 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// [`Error::InvalidParameter`] for `name = value`, which must be
+    /// `expected`.
+    pub(crate) fn invalid_parameter(
+        name: &'static str,
+        value: impl fmt::Display,
+        expected: &'static str,
+    ) -> Error {
+        Error::InvalidParameter {
+            name,
+            value: format!("{value}"),
+            expected,
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -171,13 +171,10 @@ impl Softmax {
     }
 }
 
-/// The parameter a value was refused for, and why.
+/// The parameter a value was refused for, and why (the value shown as the
+/// f64 it is used as).
 fn param(name: &'static str, value: f64, expected: &'static str) -> Error {
-    Error::InvalidParameter {
-        name,
-        value: format!("{value}"),
-        expected,
-    }
+    Error::invalid_parameter(name, value, expected)
 }
 
 /// How a candidate's weight follows from its logit.
@@ -537,8 +534,7 @@ impl Sampler {
         // in order; without top-k, top-p's normalizer is the kernel's `Z`
         // and the weights past its cut are never needed.
         let w = &mut w[..len];
-        let lazy = z_of_row;
-        if !lazy {
+        if !z_of_row {
             for (wj, c) in w.iter_mut().zip(cand.iter()) {
                 *wj = weights.of(c.prob);
             }
@@ -550,7 +546,7 @@ impl Sampler {
             let z = if z_of_row { z } else { w.iter().sum::<f64>() };
             let mut acc = 0.0f64;
             for (j, c) in cand.iter().enumerate() {
-                if lazy {
+                if z_of_row {
                     w[j] = weights.of(c.prob);
                 }
                 acc += w[j];
