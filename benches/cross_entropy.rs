@@ -1,6 +1,7 @@
 //! Criterion benchmarks of cross-entropy against one `softmax_rows` of the
 //! same shape (the issue's targets: `with_grad` ≤ 1.3× `softmax_rows` at
-//! 8×128256, ≤ 1.6× at 2048×32000), f32, default backend, single thread.
+//! 8×128256, ≤ 1.6× at 2048×32000), f32 (and bf16 logits and gradient),
+//! default backend, single thread.
 //!
 //! Benchmark IDs:
 //! ```text
@@ -8,6 +9,8 @@
 //! cross_entropy/<rows>x<cols>/forward        `cross_entropy` (the mean loss)
 //! cross_entropy/<rows>x<cols>/backward       `cross_entropy_backward` (the gradient)
 //! cross_entropy/<rows>x<cols>/with_grad      `cross_entropy_with_grad` (both)
+//! cross_entropy/<rows>x<cols>/softmax_rows-bf16   softmax_rows, bf16 in and out
+//! cross_entropy/<rows>x<cols>/with_grad-bf16      with_grad, bf16 logits and gradient
 //! ```
 //! for the shapes 8x128256 (a decoding batch of a 128k vocabulary, in
 //! cache) and 2048x32000 (a training batch, 262 MB: out of cache).
@@ -26,7 +29,7 @@ use criterion::{
 };
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
-use simd_softmax::{CrossEntropyOptions, Softmax};
+use simd_softmax::{CrossEntropyOptions, Softmax, bf16};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -69,6 +72,19 @@ fn bench(c: &mut Criterion) {
         grp.bench_function(BenchmarkId::from_parameter("with_grad"), |b| {
             b.iter(|| {
                 sm.cross_entropy_with_grad(black_box(&x), cols, &t, o, g, &mut y)
+                    .unwrap()
+            })
+        });
+        // bf16 logits and gradient (mixed-precision training): the rows go
+        // through the stack tiles.
+        let xh: Vec<bf16> = x.iter().map(|&v| bf16::from_f32(v)).collect();
+        let mut yh = vec![bf16::ZERO; n];
+        grp.bench_function(BenchmarkId::from_parameter("softmax_rows-bf16"), |b| {
+            b.iter(|| sm.softmax_rows(black_box(&xh), &mut yh, cols).unwrap())
+        });
+        grp.bench_function(BenchmarkId::from_parameter("with_grad-bf16"), |b| {
+            b.iter(|| {
+                sm.cross_entropy_with_grad(black_box(&xh), cols, &t, o, g, &mut yh)
                     .unwrap()
             })
         });

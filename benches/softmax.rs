@@ -103,14 +103,15 @@ fn engines() -> Vec<Softmax> {
     let default = Softmax::new();
     REPORT.call_once(|| {
         eprintln!("simd-softmax bench: default backend {}", default.backend());
-        for b in Backend::ALL {
+        for &b in Backend::ALL {
             if let Some(reason) = b.unavailable_reason() {
                 eprintln!("simd-softmax bench: skipping {}: {reason}", b.name());
             }
         }
     });
     let others = Backend::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .filter(|&b| b != default.backend())
         .filter_map(|b| Softmax::with_backend(b).ok());
     std::iter::once(default).chain(others).collect()

@@ -37,7 +37,7 @@ fn main() -> Result<(), simd_softmax::Error> {
     println!("  Backend::detect()         {}", Backend::detect());
     println!("  CPU features              {}", cpu_features());
     println!("  backends:");
-    for b in Backend::ALL {
+    for &b in Backend::ALL {
         match b.unavailable_reason() {
             None => println!(
                 "    {:<7} available ({} f32 lane{})",
@@ -93,7 +93,7 @@ fn main() -> Result<(), simd_softmax::Error> {
         .map(|_| rng.random_range(-10.0f32..10.0))
         .collect();
     let mut output = vec![0.0f32; max_len];
-    for b in Backend::ALL {
+    for &b in Backend::ALL {
         let Ok(engine) = Softmax::with_backend(b) else {
             continue;
         };

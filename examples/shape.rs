@@ -22,7 +22,8 @@ fn main() -> Result<(), simd_softmax::Error> {
     let sm = match a.get(3).map(String::as_str) {
         Some(name) => {
             let b = Backend::ALL
-                .into_iter()
+                .iter()
+                .copied()
                 .find(|b| b.name() == name)
                 .expect("backend: scalar | avx2 | avx512 | neon");
             Softmax::with_backend(b)?

@@ -31,7 +31,7 @@ fi
 # Debian's rustc (cargo only resolves and schedules; $RUSTC compiles).
 ver() { "$1" --version | awk '{split($2, v, "."); print v[1] * 1000 + v[2]}'; }
 export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
-(($(ver $RUSTC) >= 1085)) || { echo "error: $($RUSTC --version) is older than 1.85" >&2; exit 1; }
+(($(ver $RUSTC) >= 1089)) || { echo "error: $($RUSTC --version) is older than 1.89, the crates' rust-version" >&2; exit 1; }
 cargo=/usr/bin/cargo
 (($(ver $cargo) >= 1085)) || cargo=$(command -v cargo)
 # Own target dir: no lock or cache fights with the host (rustup) builds.

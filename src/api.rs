@@ -6,7 +6,7 @@
 use crate::dispatch::with_kernel;
 use crate::{Anchor, Element, Error, Softmax};
 use simd_softmax_kernels::fpenv::DefaultEnv;
-use simd_softmax_kernels::{Elems, ElemsMut};
+use simd_softmax_kernels::{Elems, ElemsMut, Terms};
 
 pub(crate) fn check_len(input: usize, output: usize) -> Result<(), Error> {
     if input == output {
@@ -25,7 +25,7 @@ fn check_alpha(alpha: f32) -> Result<(), Error> {
 }
 
 pub(crate) fn check_rows(len: usize, row_len: usize) -> Result<(), Error> {
-    if row_len > 0 && len % row_len == 0 {
+    if row_len > 0 && len.is_multiple_of(row_len) {
         Ok(())
     } else {
         Err(Error::InvalidRowLen { len, row_len })
@@ -502,17 +502,50 @@ impl Softmax {
         terms: &[(f32, &[f32])],
         output: &mut [f32],
     ) -> Result<(), Error> {
-        for (term, &(alpha, x)) in terms.iter().enumerate() {
+        self.softmax_of_terms(&terms, output)
+    }
+
+    /// [`Softmax::softmax_of_combination`] of `count` terms given by a
+    /// function of their index, `term(k) = (α_k, x_k)`, for terms that do
+    /// not sit in one slice of pairs (gathering them would allocate).
+    /// `term` is called several times per term and must return the same
+    /// pair each time.
+    ///
+    /// ```
+    /// let xs = [[0.0f32, 1.0], [1.0, 0.0]];
+    /// let weights = [1.0f32, 1.0];
+    /// let mut y = [0.0f32; 2];
+    /// simd_softmax::Softmax::new()
+    ///     .softmax_of_combination_with(2, |k| (weights[k], &xs[k][..]), &mut y)?;
+    /// assert_eq!(y, [0.5, 0.5]);
+    /// # Ok::<(), simd_softmax::Error>(())
+    /// ```
+    pub fn softmax_of_combination_with<'t>(
+        &self,
+        count: usize,
+        term: impl Fn(usize) -> (f32, &'t [f32]),
+        output: &mut [f32],
+    ) -> Result<(), Error> {
+        self.softmax_of_terms(&(count, term), output)
+    }
+
+    fn softmax_of_terms<'t>(
+        &self,
+        terms: &impl Terms<'t>,
+        output: &mut [f32],
+    ) -> Result<(), Error> {
+        for k in 0..terms.count() {
+            let (alpha, x) = terms.term(k);
             check_alpha(alpha)?;
             if x.len() != output.len() {
                 return Err(Error::TermLength {
-                    term,
+                    term: k,
                     len: x.len(),
                     expected: output.len(),
                 });
             }
         }
-        with_kernel!(self.imp, k => k.softmax_of_combination(terms, output));
+        with_kernel!(self.imp, k => k.softmax_of_terms(terms, output));
         Ok(())
     }
 

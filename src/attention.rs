@@ -355,23 +355,24 @@ impl<'a> AttentionSoftmax<'a> {
         if self.scale.is_nan() {
             return Err(Error::invalid_parameter("scale", self.scale, "not NaN"));
         }
-        if let Some(c) = self.softcap {
-            if c.is_nan() || c <= 0.0 {
-                return Err(Error::invalid_parameter("softcap", c, "> 0"));
-            }
+        if let Some(c) = self.softcap
+            && (c.is_nan() || c <= 0.0)
+        {
+            return Err(Error::invalid_parameter("softcap", c, "> 0"));
         }
         if self.window == Some(0) {
             return Err(Error::invalid_parameter("window", 0, "≥ 1"));
         }
-        if let Some(Slopes::MaxBias(b)) = self.slopes {
-            if b.is_nan() {
-                return Err(Error::invalid_parameter("alibi_max_bias", b, "not NaN"));
-            }
+        if let Some(Slopes::MaxBias(b)) = self.slopes
+            && b.is_nan()
+        {
+            return Err(Error::invalid_parameter("alibi_max_bias", b, "not NaN"));
         }
         if self.slopes.is_some() && self.mask.is_none() {
+            // (The value: the mask's length, 0.)
             return Err(Error::invalid_parameter(
                 "alibi",
-                "without a mask",
+                0,
                 "a mask for the slopes to multiply",
             ));
         }

@@ -41,7 +41,7 @@ use crate::{Element, Error, Softmax};
 use simd_softmax_kernels::convert::{Bf16, F16, HalfFormat};
 use simd_softmax_kernels::isa::Isa;
 use simd_softmax_kernels::plan::STREAM_MIN;
-use simd_softmax_kernels::{Elems, ElemsMut, Kernel, RowState};
+use simd_softmax_kernels::{Elems, ElemsMut, Kernel, RowState, TILE};
 
 /// The options of the cross-entropy functions: which target marks a row
 /// to ignore (as PyTorch's `ignore_index`, e.g. padding), and the label
@@ -114,7 +114,10 @@ struct Job<'a> {
 }
 
 /// Each row's loss to `put(row, loss)` (not for ignored rows), and the
-/// gradient where asked; `f16`/`bf16` rows through a row of f32 scratch.
+/// gradient where asked. `f16`/`bf16` rows are read through a stack tile
+/// ([`TILE`] floats: their state by the kernel's half edge, which gives the
+/// widened row's bits; the gradient and the mean piece by piece, each
+/// element as the f32 row gives it), so no call allocates.
 fn run_rows<S: Isa>(k: Kernel<S>, job: Job<'_>, put: &mut dyn FnMut(usize, f64)) {
     let Job {
         x,
@@ -125,10 +128,8 @@ fn run_rows<S: Isa>(k: Kernel<S>, job: Job<'_>, put: &mut dyn FnMut(usize, f64))
         loss,
         stream,
     } = job;
-    let half_in = !matches!(x, Elems::F32(_));
-    let half_out = matches!(grad, Some((ElemsMut::F16(_) | ElemsMut::Bf16(_), _)));
-    let mut xbuf = vec![0.0f32; if half_in { n } else { 0 }];
-    let mut ybuf = vec![0.0f32; if half_out { n } else { 0 }];
+    let mut xt = [0.0f32; TILE];
+    let mut yt = [0.0f32; TILE];
     for (r, &t) in targets.iter().enumerate() {
         let span = r * n..(r + 1) * n;
         let ignored = Some(t) == o.ignore_index;
@@ -140,58 +141,99 @@ fn run_rows<S: Isa>(k: Kernel<S>, job: Job<'_>, put: &mut dyn FnMut(usize, f64))
             }
             continue;
         }
-        let row: &[f32] = match x {
-            Elems::F32(x) => &x[span.clone()],
-            Elems::F16(h) => widen::<F16>(&h[span.clone()], &mut xbuf),
-            Elems::Bf16(h) => widen::<Bf16>(&h[span.clone()], &mut xbuf),
+        let row = match x {
+            Elems::F32(x) => Elems::F32(&x[span.clone()]),
+            Elems::F16(h) => Elems::F16(&h[span.clone()]),
+            Elems::Bf16(h) => Elems::Bf16(&h[span.clone()]),
         };
         let t = t as usize;
-        let st = k.log_row_state(row);
+        let st = k.log_row_state_elems(row);
+        let xt_of = |i: usize| match row {
+            Elems::F32(x) => x[i],
+            Elems::F16(h) => F16::widen(h[i]),
+            Elems::Bf16(h) => Bf16::widen(h[i]),
+        };
         if let Some((y, g)) = &mut grad {
             let g = *g;
-            let y: &mut [f32] = match y {
-                ElemsMut::F32(y) => &mut y[span.clone()],
-                _ => &mut ybuf,
-            };
             let offset = -(g as f64 * o.label_smoothing as f64 / n as f64) as f32;
-            k.softmax_affine_piece(row, y, st, g, offset, stream);
-            y[t] = target_grad(st, row, t, o.label_smoothing, g);
-            match grad {
-                Some((ElemsMut::F16(ref mut y), _)) => narrow::<F16>(&ybuf, &mut y[span]),
-                Some((ElemsMut::Bf16(ref mut y), _)) => narrow::<Bf16>(&ybuf, &mut y[span]),
-                _ => {}
+            let target = target_grad(st, n, xt_of(t), o.label_smoothing, g);
+            if let (Elems::F32(row), ElemsMut::F32(y)) = (row, &mut *y) {
+                let y = &mut y[span];
+                k.softmax_affine_piece(row, y, st, g, offset, stream);
+                y[t] = target;
+            } else {
+                // Piece by piece through the tiles: the f32 input as it
+                // is or widened, the f32 output in place or the tile
+                // narrowed (the affine piece is elementwise, so the bits
+                // are the whole row's).
+                let half_f16 = matches!(y, ElemsMut::F16(_));
+                for i in (0..n).step_by(TILE) {
+                    let len = TILE.min(n - i);
+                    let piece = widened(row, i, len, &mut xt);
+                    match y {
+                        ElemsMut::F32(y) => {
+                            let y = &mut y[span.start + i..][..len];
+                            k.softmax_affine_piece(piece, y, st, g, offset, stream);
+                            if (i..i + len).contains(&t) {
+                                y[t - i] = target;
+                            }
+                        }
+                        ElemsMut::F16(h) | ElemsMut::Bf16(h) => {
+                            let yt = &mut yt[..len];
+                            k.softmax_affine_piece(piece, yt, st, g, offset, false);
+                            if (i..i + len).contains(&t) {
+                                yt[t - i] = target;
+                            }
+                            let h = &mut h[span.start + i..][..len];
+                            let narrow: fn(f32) -> u16 =
+                                if half_f16 { F16::narrow } else { Bf16::narrow };
+                            for (d, &v) in h.iter_mut().zip(&*yt) {
+                                *d = narrow(v);
+                            }
+                        }
+                    }
+                }
             }
         }
         if loss {
-            put(r, row_loss(st, row, t, o.label_smoothing));
+            let sum = || {
+                let mut acc = Sum8::default();
+                for i in (0..n).step_by(TILE) {
+                    acc.add(widened(row, i, TILE.min(n - i), &mut xt));
+                }
+                acc.total()
+            };
+            put(r, row_loss(st, n, xt_of(t), o.label_smoothing, sum));
         }
     }
 }
 
-fn widen<'b, H: HalfFormat>(h: &[u16], buf: &'b mut [f32]) -> &'b [f32] {
-    for (d, &v) in buf.iter_mut().zip(h) {
-        *d = H::widen(v);
+/// Elements `i..i + len` of `row` as f32: the f32 row's own, or the half
+/// row's widened into `tile`.
+fn widened<'b>(row: Elems<'b>, i: usize, len: usize, tile: &'b mut [f32; TILE]) -> &'b [f32] {
+    let (h, widen): (&[u16], fn(u16) -> f32) = match row {
+        Elems::F32(x) => return &x[i..i + len],
+        Elems::F16(h) => (h, F16::widen),
+        Elems::Bf16(h) => (h, Bf16::widen),
+    };
+    for (d, &v) in tile.iter_mut().zip(&h[i..i + len]) {
+        *d = widen(v);
     }
-    buf
+    &tile[..len]
 }
 
-fn narrow<H: HalfFormat>(v: &[f32], out: &mut [u16]) {
-    for (d, &v) in out.iter_mut().zip(v) {
-        *d = H::narrow(v);
-    }
-}
-
-/// The loss of row `x` with target `t` from its complete state (see the
-/// module doc for the special rows), in f64.
-fn row_loss(st: RowState, x: &[f32], t: usize, eps: f32) -> f64 {
-    let (n, e, m) = (x.len() as f64, eps as f64, st.m);
+/// The loss of a row of `n` with target `t` (whose logit is `xt`) from its
+/// complete state (see the module doc for the special rows), in f64;
+/// `sum` gives the row's f64 sum when label smoothing needs its mean.
+fn row_loss(st: RowState, n: usize, xt: f32, eps: f32, sum: impl FnOnce() -> f64) -> f64 {
+    let (n, e, m) = (n as f64, eps as f64, st.m);
     if m.is_nan() {
         return f64::NAN;
     }
     if m == f32::INFINITY {
         // log_softmax: −ln k at the k `+∞` entries, −∞ elsewhere.
         let k = st.sum.k;
-        let target_off = if x[t] == f32::INFINITY { 0.0 } else { 1.0 - e };
+        let target_off = if xt == f32::INFINITY { 0.0 } else { 1.0 - e };
         let off_mass = target_off + e * (n - k) / n;
         return if off_mass > 0.0 {
             f64::INFINITY
@@ -205,34 +247,45 @@ fn row_loss(st: RowState, x: &[f32], t: usize, eps: f32) -> f64 {
     let m = m as f64;
     let mut loss = st.sum.ln();
     if e < 1.0 {
-        loss += (1.0 - e) * (m - x[t] as f64);
+        loss += (1.0 - e) * (m - xt as f64);
     }
     if e > 0.0 {
-        loss += e * (m - sum_f64(x) / n);
+        loss += e * (m - sum() / n);
     }
     loss
 }
 
-/// `Σ x` in f64, eight independent sums (so that it vectorizes).
-fn sum_f64(x: &[f32]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let mut chunks = x.chunks_exact(8);
-    for c in &mut chunks {
-        for (a, &v) in acc.iter_mut().zip(c) {
-            *a += v as f64;
+/// `Σ x` in f64, eight independent sums (so that it vectorizes), fed in
+/// pieces whose lengths are multiples of 8 but the last: the same sums,
+/// and so the same bits, as one pass over the row.
+#[derive(Default)]
+struct Sum8 {
+    acc: [f64; 8],
+    tail: f64,
+}
+
+impl Sum8 {
+    fn add(&mut self, x: &[f32]) {
+        let mut chunks = x.chunks_exact(8);
+        for c in &mut chunks {
+            for (a, &v) in self.acc.iter_mut().zip(c) {
+                *a += v as f64;
+            }
         }
+        self.tail += chunks.remainder().iter().map(|&v| v as f64).sum::<f64>();
     }
-    let tail: f64 = chunks.remainder().iter().map(|&v| v as f64).sum();
-    acc.iter().sum::<f64>() + tail
+
+    fn total(&self) -> f64 {
+        self.acc.iter().sum::<f64>() + self.tail
+    }
 }
 
 /// The gradient's target entry `g·(p_t − q_t)`, in f64 from the state and
 /// rounded once: at the row's max (`e_t = 1`), `1 − p_t` is the other
 /// terms' sum over `Σ`, kept exact by the split sum (`(k − 1) + δ`), not
 /// `1 − fl(p_t)`.
-fn target_grad(st: RowState, x: &[f32], t: usize, eps: f32, g: f32) -> f32 {
-    let (n, e, g) = (x.len() as f64, eps as f64, g as f64);
-    let xt = x[t];
+fn target_grad(st: RowState, n: usize, xt: f32, eps: f32, g: f32) -> f32 {
+    let (n, e, g) = (n as f64, eps as f64, g as f64);
     // p_t and 1 − p_t.
     let (p, rest) = if st.m.is_nan() {
         (f64::NAN, f64::NAN)
@@ -640,6 +693,7 @@ mod par {
         /// assert_eq!(sm.par_cross_entropy(&x, 100, &t, o)?, sm.cross_entropy(&x, 100, &t, o)?);
         /// # Ok::<(), simd_softmax::Error>(())
         /// ```
+        #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
         pub fn par_cross_entropy<I: Element>(
             &self,
             logits: &[I],
@@ -662,6 +716,7 @@ mod par {
         /// assert_eq!(l, [std::f32::consts::LN_2; 2]);
         /// # Ok::<(), simd_softmax::Error>(())
         /// ```
+        #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
         pub fn par_cross_entropy_rows<I: Element>(
             &self,
             logits: &[I],
@@ -689,6 +744,7 @@ mod par {
         /// assert_eq!(d, [-0.5, 0.5]);
         /// # Ok::<(), simd_softmax::Error>(())
         /// ```
+        #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
         pub fn par_cross_entropy_backward<I: Element, O: Element>(
             &self,
             logits: &[I],
@@ -715,6 +771,7 @@ mod par {
         /// assert_eq!((l, d), (std::f32::consts::LN_2, [-0.5, 0.5]));
         /// # Ok::<(), simd_softmax::Error>(())
         /// ```
+        #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
         pub fn par_cross_entropy_with_grad<I: Element, O: Element>(
             &self,
             logits: &[I],
@@ -739,6 +796,7 @@ mod par {
     /// assert_eq!(l, std::f32::consts::LN_2);
     /// # Ok::<(), simd_softmax::Error>(())
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
     pub fn par_cross_entropy<I: Element>(
         logits: &[I],
         row_len: usize,
@@ -756,6 +814,7 @@ mod par {
     /// assert_eq!((l, d), (std::f32::consts::LN_2, [-0.25, 0.25, 0.25, -0.25]));
     /// # Ok::<(), simd_softmax::Error>(())
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
     pub fn par_cross_entropy_with_grad<I: Element, O: Element>(
         logits: &[I],
         row_len: usize,

@@ -11,7 +11,8 @@ use std::sync::OnceLock;
 /// functions and [`Softmax::new`].
 pub const BACKEND_ENV: &str = "SIMD_SOFTMAX_BACKEND";
 
-/// A kernel implementation.
+/// A kernel implementation. Non-exhaustive: a later release may add
+/// instruction sets, so a `match` outside this crate needs a wildcard arm.
 ///
 /// ```
 /// use simd_softmax::Backend;
@@ -21,6 +22,7 @@ pub const BACKEND_ENV: &str = "SIMD_SOFTMAX_BACKEND";
 /// println!("running on {}", best.name());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Backend {
     /// Plain Rust, one lane; runs everywhere.
     Scalar,
@@ -33,12 +35,12 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// Every backend, fastest-preferred last.
+    /// Every backend, fastest-preferred last (a slice: its length may grow).
     ///
     /// ```
     /// assert_eq!(simd_softmax::Backend::ALL.len(), 4);
     /// ```
-    pub const ALL: [Backend; 4] = [
+    pub const ALL: &'static [Backend] = &[
         Backend::Scalar,
         Backend::Avx2,
         Backend::Avx512,
@@ -125,7 +127,8 @@ impl Backend {
     pub fn from_name(name: &str) -> Result<Backend, Error> {
         let t = name.trim();
         Backend::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|b| b.name().eq_ignore_ascii_case(t))
             .ok_or_else(|| Error::UnknownBackend {
                 name: name.to_string(),

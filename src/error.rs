@@ -15,7 +15,7 @@ use core::fmt;
 /// );
 /// assert_eq!(out, [0.0, 0.0]);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Error {
     /// Input and output lengths differ.
@@ -104,8 +104,9 @@ pub enum Error {
     InvalidParameter {
         /// The parameter's name.
         name: &'static str,
-        /// The value given, as text.
-        value: String,
+        /// The value given (an integer parameter as the f64 it converts to).
+        /// A number, not text, so that forming the error allocates nothing.
+        value: f64,
         /// What it must be.
         expected: &'static str,
     },
@@ -182,12 +183,12 @@ impl Error {
     /// `expected`.
     pub(crate) fn invalid_parameter(
         name: &'static str,
-        value: impl fmt::Display,
+        value: impl Into<f64>,
         expected: &'static str,
     ) -> Error {
         Error::InvalidParameter {
             name,
-            value: format!("{value}"),
+            value: value.into(),
             expected,
         }
     }

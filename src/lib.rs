@@ -28,6 +28,7 @@
 //! temperature, top-k, top-p, min-p), `cross_entropy.rs` (the loss and its
 //! gradient, [`cross_entropy_with_grad`]); the kernels are the
 //! `simd-softmax-kernels` crate in `kernels/`.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod api;
 mod attention;
@@ -55,9 +56,9 @@ pub use error::Error;
 pub use half::{bf16, f16};
 #[cfg(feature = "rayon")]
 pub use parallel::{PAR_MIN, par_log_softmax_rows, par_softmax, par_softmax_rows};
-pub use sampler::{Candidate, Sampler, SamplerScratch};
+pub use sampler::{AsSamplerScratch, Candidate, Sampler, SamplerScratch, SamplerScratchMut};
 pub use simd_softmax_kernels::Anchor;
-pub use state::SoftmaxState;
+pub use state::{SoftmaxState, StateParts};
 
 /// The README's Rust examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -14,6 +14,7 @@ use simd_softmax_kernels::{CHUNK, RowState};
 
 /// Below this many elements the parallel functions run on the calling
 /// thread: splitting costs more than it saves.
+#[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
 pub const PAR_MIN: usize = 1 << 16;
 
 fn chunk_len(n: usize, row_len: usize) -> usize {
@@ -31,6 +32,7 @@ impl Softmax {
     /// assert!(y.iter().all(|&v| v == 1.0 / 64.0));
     /// # Ok::<(), simd_softmax::Error>(())
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
     pub fn par_softmax_rows<I: Element, O: Element>(
         &self,
         input: &[I],
@@ -49,6 +51,7 @@ impl Softmax {
     /// assert!((y[0] + 256f32.ln()).abs() < 1e-5);
     /// # Ok::<(), simd_softmax::Error>(())
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
     pub fn par_log_softmax_rows<I: Element, O: Element>(
         &self,
         input: &[I],
@@ -98,6 +101,7 @@ impl Softmax {
     /// assert_eq!(y, z);
     /// # Ok::<(), simd_softmax::Error>(())
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
     pub fn par_softmax<I: Element, O: Element>(
         &self,
         input: &[I],
@@ -141,6 +145,7 @@ impl Softmax {
 /// assert!((y.iter().map(|&v| v as f64).sum::<f64>() - 8.0).abs() < 1e-4);
 /// # Ok::<(), simd_softmax::Error>(())
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
 pub fn par_softmax_rows<I: Element, O: Element>(
     input: &[I],
     output: &mut [O],
@@ -158,6 +163,7 @@ pub fn par_softmax_rows<I: Element, O: Element>(
 /// assert!((y[0] + 4f32.ln()).abs() < 1e-6);
 /// # Ok::<(), simd_softmax::Error>(())
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
 pub fn par_log_softmax_rows<I: Element, O: Element>(
     input: &[I],
     output: &mut [O],
@@ -175,6 +181,7 @@ pub fn par_log_softmax_rows<I: Element, O: Element>(
 /// assert!(y.iter().all(|&v| (v * (1 << 18) as f32 - 1.0).abs() < 1e-6));
 /// # Ok::<(), simd_softmax::Error>(())
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
 pub fn par_softmax<I: Element, O: Element>(input: &[I], output: &mut [O]) -> Result<(), Error> {
     Softmax::new().par_softmax(input, output)
 }

@@ -1,6 +1,7 @@
 //! [`Sampler`]: the next token from a row of vocabulary logits, with
 //! temperature, top-k, top-p and min-p, without sorting the vocabulary;
-//! [`SamplerScratch`], the caller-owned memory it works in, and
+//! [`SamplerScratch`], the caller-owned memory it works in (or
+//! [`SamplerScratchMut`] over the caller's own buffers), and
 //! [`Candidate`], a survivor.
 //!
 //! One call reads the logits once or twice and then works on a short
@@ -95,6 +96,101 @@ impl SamplerScratch {
     /// ```
     pub fn vocab(&self) -> usize {
         self.cand.len()
+    }
+}
+
+/// A [`Sampler`]'s working memory in buffers the caller owns (an arena, a
+/// C caller's block): the candidates, their f64 weights and the block
+/// maxima, as [`SamplerScratch`] holds them. It serves vocabularies of up
+/// to [`SamplerScratchMut::vocab`] entries; `&mut SamplerScratch` converts
+/// into one, and [`Sampler::sample`] and [`Sampler::survivors`] take
+/// either ([`AsSamplerScratch`]).
+///
+/// ```
+/// use simd_softmax::{Candidate, Sampler, SamplerScratchMut};
+/// let (mut cand, mut w, mut bmax) = ([Candidate::default(); 8], [0.0f64; 8], [0.0f32; 1]);
+/// let mut scratch = SamplerScratchMut::new(&mut cand, &mut w, &mut bmax);
+/// assert_eq!(scratch.vocab(), 8);
+/// let next = Sampler::new().temperature(0.0).sample(&[0.0, 2.0, 1.0], 0.5, &mut scratch)?;
+/// assert_eq!(next.index, 1);
+/// # Ok::<(), simd_softmax::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct SamplerScratchMut<'a> {
+    cand: &'a mut [Candidate],
+    w: &'a mut [f64],
+    bmax: &'a mut [f32],
+}
+
+impl<'a> SamplerScratchMut<'a> {
+    /// Scratch over `cand` and `w` (one entry per logit) and `bmax` (one
+    /// per [`Sampler::BLOCK`] logits): it serves the longest vocabulary
+    /// all three cover. Their contents on entry do not matter.
+    ///
+    /// ```
+    /// use simd_softmax::{Candidate, SamplerScratchMut};
+    /// let (mut c, mut w, mut b) = ([Candidate::default(); 200], [0.0; 100], [0.0f32; 1]);
+    /// assert_eq!(SamplerScratchMut::new(&mut c, &mut w, &mut b).vocab(), 64);
+    /// ```
+    pub fn new(cand: &'a mut [Candidate], w: &'a mut [f64], bmax: &'a mut [f32]) -> Self {
+        let vocab = cand
+            .len()
+            .min(w.len())
+            .min(bmax.len().saturating_mul(MAX_BLOCK));
+        let bmax_len = vocab.div_ceil(MAX_BLOCK);
+        SamplerScratchMut {
+            cand: &mut cand[..vocab],
+            w: &mut w[..vocab],
+            bmax: &mut bmax[..bmax_len],
+        }
+    }
+
+    /// The longest row of logits this scratch serves.
+    ///
+    /// ```
+    /// let mut s = simd_softmax::SamplerScratch::new(5);
+    /// assert_eq!(simd_softmax::SamplerScratchMut::from(&mut s).vocab(), 5);
+    /// ```
+    pub fn vocab(&self) -> usize {
+        self.cand.len()
+    }
+}
+
+/// What [`Sampler::sample`] and [`Sampler::survivors`] work in: a
+/// [`SamplerScratch`] or a [`SamplerScratchMut`].
+pub trait AsSamplerScratch {
+    /// The scratch as borrowed buffers.
+    ///
+    /// ```
+    /// use simd_softmax::{AsSamplerScratch, SamplerScratch};
+    /// assert_eq!(SamplerScratch::new(3).as_scratch().vocab(), 3);
+    /// ```
+    fn as_scratch(&mut self) -> SamplerScratchMut<'_>;
+}
+
+impl AsSamplerScratch for SamplerScratch {
+    fn as_scratch(&mut self) -> SamplerScratchMut<'_> {
+        SamplerScratchMut::from(self)
+    }
+}
+
+impl AsSamplerScratch for SamplerScratchMut<'_> {
+    fn as_scratch(&mut self) -> SamplerScratchMut<'_> {
+        SamplerScratchMut {
+            cand: self.cand,
+            w: self.w,
+            bmax: self.bmax,
+        }
+    }
+}
+
+impl<'a> From<&'a mut SamplerScratch> for SamplerScratchMut<'a> {
+    fn from(s: &'a mut SamplerScratch) -> Self {
+        SamplerScratchMut {
+            cand: &mut s.cand,
+            w: &mut s.w,
+            bmax: &mut s.bmax,
+        }
     }
 }
 
@@ -297,6 +393,14 @@ impl Sampler {
         Softmax { imp: self.imp }.backend()
     }
 
+    /// Logits per block maximum: a scratch holds one `f32` per `BLOCK`
+    /// logits ([`SamplerScratchMut::new`]'s `bmax`).
+    ///
+    /// ```
+    /// assert_eq!(simd_softmax::Sampler::BLOCK, 64);
+    /// ```
+    pub const BLOCK: usize = MAX_BLOCK;
+
     /// The bytes a [`SamplerScratch`] for `vocab` entries holds (16 per
     /// entry and 4 per 64): what a caller budgets for one sampling thread.
     ///
@@ -325,10 +429,11 @@ impl Sampler {
     pub fn survivors<'s>(
         &self,
         logits: &[f32],
-        scratch: &'s mut SamplerScratch,
+        scratch: &'s mut impl AsSamplerScratch,
     ) -> Result<&'s [Candidate], Error> {
-        let (n, total) = self.select(logits, scratch)?;
-        let SamplerScratch { cand, w, .. } = scratch;
+        let mut scratch = scratch.as_scratch();
+        let (n, total) = self.select(logits, &mut scratch)?;
+        let SamplerScratchMut { cand, w, .. } = scratch;
         for (c, &wj) in cand[..n].iter_mut().zip(&w[..n]) {
             c.prob = (wj / total) as f32;
         }
@@ -353,11 +458,12 @@ impl Sampler {
         &self,
         logits: &[f32],
         u: f64,
-        scratch: &mut SamplerScratch,
+        scratch: &mut impl AsSamplerScratch,
     ) -> Result<Candidate, Error> {
         if !(0.0..1.0).contains(&u) {
             return Err(param("u", u, "a uniform sample in [0, 1)"));
         }
+        let scratch = &mut scratch.as_scratch();
         let (n, total) = self.select(logits, scratch)?;
         let target = u * total;
         let mut acc = 0.0f64;
@@ -377,7 +483,7 @@ impl Sampler {
     }
 
     /// Checks the parameters and the scratch.
-    fn check(&self, logits: &[f32], scratch: &SamplerScratch) -> Result<(), Error> {
+    fn check(&self, logits: &[f32], scratch: &SamplerScratchMut<'_>) -> Result<(), Error> {
         let t = self.temperature;
         if t.is_nan() || t < 0.0 {
             return Err(param("temperature", t.into(), "T ≥ 0 (0: greedy)"));
@@ -409,11 +515,15 @@ impl Sampler {
     /// Leaves the survivors in `scratch.cand[..n]` (their logits in
     /// `prob`) and their weights in `scratch.w[..n]`; returns `n` and the
     /// weights' f64 sum.
-    fn select(&self, x: &[f32], scratch: &mut SamplerScratch) -> Result<(usize, f64), Error> {
+    fn select(
+        &self,
+        x: &[f32],
+        scratch: &mut SamplerScratchMut<'_>,
+    ) -> Result<(usize, f64), Error> {
         self.check(x, scratch)?;
         let alpha = (1.0 / f64::from(self.temperature)) as f32;
         let greedy = self.temperature == 0.0 || self.top_k == 1;
-        let SamplerScratch { cand, w, bmax } = scratch;
+        let SamplerScratchMut { cand, w, bmax } = scratch;
         // First pass: the block maxima (a NaN block is NaN), so the max,
         // and later passes skip the blocks below their threshold.
         let bmax = &mut bmax[..x.len().div_ceil(MAX_BLOCK)];

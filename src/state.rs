@@ -74,6 +74,28 @@ pub struct SoftmaxState {
     sum: ExpSum,
 }
 
+/// A [`SoftmaxState`] as plain numbers ([`SoftmaxState::to_parts`]):
+/// its backend, its max, and its sum `Σ e^(x − max)` split as the count of
+/// terms exactly 1 (the entries at the max; for a `+∞` max, the `+∞`
+/// entries) plus the sum of the others, so that `ln Σ` stays accurate when
+/// the others are tiny.
+///
+/// ```
+/// let p = simd_softmax::SoftmaxState::new().to_parts();
+/// assert_eq!((p.max, p.ones, p.rest), (f32::NEG_INFINITY, 0.0, 0.0));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StateParts {
+    /// The backend the state's passes run on.
+    pub backend: Backend,
+    /// The max so far ([`SoftmaxState::max`]).
+    pub max: f32,
+    /// The terms of the sum that are exactly 1.
+    pub ones: f64,
+    /// Every other term of the sum.
+    pub rest: f64,
+}
+
 impl Default for SoftmaxState {
     /// Same as [`SoftmaxState::new`].
     fn default() -> Self {
@@ -140,6 +162,55 @@ impl SoftmaxState {
             lo: f32::NEG_INFINITY,
             sum: self.sum,
         }
+    }
+
+    /// The state as plain numbers, to carry it where a Rust value cannot
+    /// go (another process, a C caller's struct) and back with
+    /// [`SoftmaxState::from_parts`].
+    ///
+    /// ```
+    /// use simd_softmax::SoftmaxState;
+    /// let mut st = SoftmaxState::new();
+    /// st.update(&[0.0, 0.0, -1.0]);
+    /// let p = st.to_parts();
+    /// assert_eq!((p.max, p.ones), (0.0, 2.0));
+    /// let back = SoftmaxState::from_parts(p)?;
+    /// assert_eq!(back.logsumexp(), st.logsumexp());
+    /// # Ok::<(), simd_softmax::Error>(())
+    /// ```
+    pub fn to_parts(&self) -> StateParts {
+        StateParts {
+            backend: self.backend(),
+            max: self.max,
+            ones: self.sum.k,
+            rest: self.sum.delta,
+        }
+    }
+
+    /// The state [`SoftmaxState::to_parts`] described. Any numbers make a
+    /// state (parts that no row gives, such as a negative sum, give
+    /// meaningless results, never undefined behaviour).
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedBackend`] when this CPU or build cannot run
+    /// `parts.backend`.
+    ///
+    /// ```
+    /// use simd_softmax::{Backend, SoftmaxState, StateParts};
+    /// let p = StateParts { backend: Backend::Scalar, max: 1.0, ones: 1.0, rest: 0.0 };
+    /// assert_eq!(SoftmaxState::from_parts(p)?.logsumexp(), 1.0);
+    /// # Ok::<(), simd_softmax::Error>(())
+    /// ```
+    pub fn from_parts(parts: StateParts) -> Result<SoftmaxState, Error> {
+        let imp = Softmax::with_backend(parts.backend)?.imp;
+        Ok(SoftmaxState {
+            imp,
+            max: parts.max,
+            sum: ExpSum {
+                k: parts.ones,
+                delta: parts.rest,
+            },
+        })
     }
 
     /// The backend this state's passes run on.

@@ -62,7 +62,10 @@ fn inputs() -> Vec<Vec<f32>> {
 /// functions; the results as bit patterns.
 fn all_outputs(sm: Option<&Softmax>, x: &[f32]) -> Vec<Vec<u32>> {
     let n = x.len();
-    let row_len = (1..=n.min(16)).rev().find(|d| n % d == 0).unwrap_or(1);
+    let row_len = (1..=n.min(16))
+        .rev()
+        .find(|d| n.is_multiple_of(*d))
+        .unwrap_or(1);
     let nj = n.min(40);
     let mut out: Vec<Vec<f32>> = Vec::new();
     let mut y = vec![0.0f32; n];
@@ -159,7 +162,7 @@ fn every_function_is_bit_identical_under_concurrency() {
 
     // 2. Every backend, single-threaded: the baseline.
     let mut engines = Vec::new();
-    for b in Backend::ALL {
+    for &b in Backend::ALL {
         if b == Backend::Avx512 && std::env::var_os("SIMD_SOFTMAX_UNDER_VALGRIND").is_some() {
             println!("concurrency: skipping {b}: valgrind cannot execute AVX-512");
             continue;

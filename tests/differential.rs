@@ -169,7 +169,7 @@ fn backends_report() {
     );
 
     // Every backend is either run or skipped with the library's reason.
-    for b in Backend::ALL {
+    for &b in Backend::ALL {
         let ran = roster.ran.iter().any(|e| e.backend == Some(b));
         let skipped = roster.skipped.iter().any(|(n, _)| n == b.name());
         assert!(ran != skipped, "{b}: ran {ran}, skipped {skipped}");

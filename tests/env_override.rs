@@ -41,7 +41,7 @@ fn from_env_follows_the_variable() {
         ),
     }
 
-    for b in Backend::ALL {
+    for &b in Backend::ALL {
         set(&format!(" {} ", b.name().to_uppercase()));
         match (Softmax::from_env(), b.unavailable_reason()) {
             (Ok(sm), None) => assert_eq!(sm.backend(), b),
@@ -124,7 +124,7 @@ fn unknown_backend_name_is_reported() {
 /// A backend the CPU lacks is reported too (on x86-64 that is `neon`).
 #[test]
 fn unsupported_backend_name_is_reported() {
-    let Some(b) = Backend::ALL.into_iter().find(|b| !b.is_available()) else {
+    let Some(b) = Backend::ALL.iter().copied().find(|b| !b.is_available()) else {
         panic!("every backend is available: cannot test the unsupported override on this CPU");
     };
     let stderr = run_child("child_new_is_detected", b.name());

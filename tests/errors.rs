@@ -244,7 +244,7 @@ fn empty_rows_are_not_errors() {
 #[test]
 fn unsupported_backends_are_errors() {
     let mut unsupported = 0;
-    for b in Backend::ALL {
+    for &b in Backend::ALL {
         match (Softmax::with_backend(b), b.unavailable_reason()) {
             (Ok(sm), None) => {
                 assert_eq!(sm.backend(), b, "with_backend({b}) fell back");
@@ -305,7 +305,7 @@ fn unsupported_backends_are_errors() {
 /// whitespace); anything else is `UnknownBackend` carrying the name.
 #[test]
 fn backend_names_parse_and_unknown_names_are_errors() {
-    for b in Backend::ALL {
+    for &b in Backend::ALL {
         assert_eq!(Backend::from_name(b.name()), Ok(b));
         assert_eq!(Backend::from_name(&b.name().to_uppercase()), Ok(b));
         assert_eq!(Backend::from_name(&format!("  {}\n", b.name())), Ok(b));

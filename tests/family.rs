@@ -1413,7 +1413,7 @@ fn jacobian_size_overflow() {
 /// `unavailable_reason` gives.
 #[test]
 fn unsupported_backends_are_errors() {
-    for b in Backend::ALL {
+    for &b in Backend::ALL {
         match (Softmax::with_backend(b), b.unavailable_reason()) {
             (Ok(sm), None) => assert_eq!(sm.backend(), b),
             (Err(Error::UnsupportedBackend { backend, reason }), Some(why)) => {

@@ -145,7 +145,7 @@ fn row_lens(n: usize) -> Vec<usize> {
         return vec![1, 5];
     }
     let mut v = vec![n, 1];
-    if let Some(d) = (2..n).find(|d| n % d == 0) {
+    if let Some(d) = (2..n).find(|d| n.is_multiple_of(*d)) {
         v.push(d);
     }
     v
@@ -275,7 +275,7 @@ impl Buffers {
 fn engines(test: &str) -> Vec<Softmax> {
     let under_valgrind = std::env::var_os("SIMD_SOFTMAX_UNDER_VALGRIND").is_some();
     let mut v = Vec::new();
-    for b in Backend::ALL {
+    for &b in Backend::ALL {
         if under_valgrind && b == Backend::Avx512 {
             println!("{test}: skipping {b}: valgrind cannot execute AVX-512");
             continue;

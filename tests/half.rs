@@ -301,10 +301,10 @@ fn narrowing_every_pattern_matches_half_and_the_hardware_matches_the_scalar() {
                             let r = narrow_and_compare(t, f, level, &x, &want[k], &mut y, off, stream);
                             let e = timings.entry((t.name(), f.name(), level)).or_default();
                             *e = (e.0 + CHUNK, e.1 + t0.elapsed());
-                            if let Some(m) = r {
-                                if fails.len() < 8 {
-                                    fails.push(m);
-                                }
+                            if let Some(m) = r
+                                && fails.len() < 8
+                            {
+                                fails.push(m);
                             }
                         }
                     }
@@ -621,19 +621,19 @@ fn special_pair<I: Ty, O: Ty>(engines: &[Engine], table: &mut Table) {
                     }
                 }
             }
-            if O::FORMAT == Format::F32 {
-                if let Some(got) = e.logsumexp(&x) {
-                    let r = reference::logsumexp(&xw);
-                    let rep = common::check_logsumexp(&xw, r, &rs, got);
-                    let mut h = Rep {
-                        elems: 1,
-                        ..Rep::default()
-                    };
-                    for m in rep.first {
-                        h.fail(m);
-                    }
-                    table.add(&e.name, I::FORMAT.name(), "logsumexp", &name, &h);
+            if O::FORMAT == Format::F32
+                && let Some(got) = e.logsumexp(&x)
+            {
+                let r = reference::logsumexp(&xw);
+                let rep = common::check_logsumexp(&xw, r, &rs, got);
+                let mut h = Rep {
+                    elems: 1,
+                    ..Rep::default()
+                };
+                for m in rep.first {
+                    h.fail(m);
                 }
+                table.add(&e.name, I::FORMAT.name(), "logsumexp", &name, &h);
             }
         }
     }

@@ -288,7 +288,7 @@ impl Engine {
 fn backends(test: &str) -> Vec<Softmax> {
     let under_valgrind = std::env::var_os("SIMD_SOFTMAX_UNDER_VALGRIND").is_some();
     let mut v = Vec::new();
-    for b in Backend::ALL {
+    for &b in Backend::ALL {
         if under_valgrind && b == Backend::Avx512 {
             println!("{test}: skipping {b}: valgrind cannot execute AVX-512");
             continue;
@@ -538,7 +538,10 @@ impl Inputs {
         Inputs {
             x16: x.iter().map(|&v| f16::from_f32(v)).collect(),
             xb: x.iter().map(|&v| bf16::from_f32(v)).collect(),
-            row_len: (1..=n).rev().find(|d| n % d == 0 && *d <= 16).unwrap_or(1),
+            row_len: (1..=n)
+                .rev()
+                .find(|d| n.is_multiple_of(*d) && *d <= 16)
+                .unwrap_or(1),
             x,
             p,
         }

@@ -44,6 +44,7 @@ impl Engine for Softmax {
             Backend::Avx2 => Target::Avx2,
             Backend::Avx512 => Target::Avx512,
             Backend::Neon => Target::Neon,
+            b => unreachable!("no test target for backend {b}"),
         }
     }
     fn rows(&self, log: bool, x: &[f32], y: &mut [f32], w: usize) {
@@ -97,7 +98,7 @@ impl Engine for &'static dyn simd_softmax_kernels::portable::DynKernel {
 /// Every engine this build and CPU run; prints the ones skipped.
 fn engines(test: &str) -> Vec<Box<dyn Engine>> {
     let mut out: Vec<Box<dyn Engine>> = Vec::new();
-    for b in Backend::ALL {
+    for &b in Backend::ALL {
         match Softmax::with_backend(b) {
             Ok(sm) => out.push(Box::new(sm)),
             Err(_) => println!(
@@ -319,7 +320,7 @@ fn family_functions_equal_softmax() {
 #[cfg(feature = "rayon")]
 #[test]
 fn parallel_equals_serial() {
-    for b in Backend::ALL {
+    for &b in Backend::ALL {
         let Ok(sm) = Softmax::with_backend(b) else {
             continue;
         };

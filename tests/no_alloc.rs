@@ -100,6 +100,7 @@ struct Buffers {
     jac: Vec<f32>,
     row_len: usize,
     half: Vec<bf16>,
+    half2: Vec<bf16>,
     scratch: SamplerScratch,
     targets: Vec<u32>,
 }
@@ -120,7 +121,10 @@ impl Buffers {
         let s: f32 = ordinary.iter().map(|v| v.exp()).sum();
         let probs = ordinary.iter().map(|v| v.exp() / s).collect();
         let nj = n.min(JACOBIAN_MAX);
-        let row_len = (1..=n.min(64)).rev().find(|d| n % d == 0).unwrap_or(1);
+        let row_len = (1..=n.min(64))
+            .rev()
+            .find(|d| n.is_multiple_of(*d))
+            .unwrap_or(1);
         let targets = (0..n / row_len).map(|r| (r % row_len) as u32).collect();
         Buffers {
             rows,
@@ -129,8 +133,12 @@ impl Buffers {
             out2: vec![0.0; n],
             short: vec![0.0; n + 1],
             jac: vec![0.0; nj * nj],
-            row_len: (1..=n.min(64)).rev().find(|d| n % d == 0).unwrap_or(1),
+            row_len: (1..=n.min(64))
+                .rev()
+                .find(|d| n.is_multiple_of(*d))
+                .unwrap_or(1),
             half: vec![bf16::ZERO; n],
+            half2: vec![bf16::ZERO; n],
             scratch: SamplerScratch::new(n),
             targets,
         }
@@ -208,7 +216,46 @@ fn every_call(sm: Option<&Softmax>, b: &mut Buffers) {
                 x, rl, &b.targets, ce, 1.0, &mut b.out
             )))
             .unwrap();
+            // Half logits and gradients: through stack tiles.
+            let smooth = CrossEntropyOptions {
+                label_smoothing: 0.1,
+                ..ce
+            };
+            std::hint::black_box(call!(cross_entropy_with_grad(
+                &b.half,
+                rl,
+                &b.targets,
+                smooth,
+                1.0,
+                &mut b.half2
+            )))
+            .unwrap();
+            std::hint::black_box(call!(cross_entropy_with_grad(
+                x,
+                rl,
+                &b.targets,
+                smooth,
+                1.0,
+                &mut b.half2
+            )))
+            .unwrap();
+            std::hint::black_box(call!(cross_entropy_with_grad(
+                &b.half, rl, &b.targets, smooth, 1.0, &mut b.out
+            )))
+            .unwrap();
         }
+        // Refused parameters: the error holds a number, not a string.
+        assert!(
+            sampler
+                .temperature(-1.0)
+                .sample(x, 0.5, &mut b.scratch)
+                .is_err()
+        );
+        let bad = CrossEntropyOptions {
+            label_smoothing: 2.0,
+            ..ce
+        };
+        assert!(call!(cross_entropy(x, rl, &b.targets, bad)).is_err() || n == 0);
     }
     let x = &b.rows[0];
     assert!(att.sinks(&[]).run(x, &mut b.out, 1, q, rl).is_err() || n == 0);
@@ -258,7 +305,7 @@ fn no_public_function_allocates() {
     every_call(None, &mut Buffers::new(3));
 
     let mut engines = Vec::new();
-    for b in Backend::ALL {
+    for &b in Backend::ALL {
         if b == Backend::Avx512 && std::env::var_os("SIMD_SOFTMAX_UNDER_VALGRIND").is_some() {
             println!("no_alloc: skipping {b}: valgrind cannot execute AVX-512");
             continue;
@@ -371,7 +418,10 @@ fn count_pair<I: Ty, O: Ty>(sm: Option<&Softmax>, n: usize, total: &mut usize) {
             }
         };
     }
-    let rl = (1..=n.min(64)).rev().find(|d| n % d == 0).unwrap_or(1);
+    let rl = (1..=n.min(64))
+        .rev()
+        .find(|d| n.is_multiple_of(*d))
+        .unwrap_or(1);
     for x in rows::<I>(n) {
         let mut y = vec![O::default(); n];
         let mut d = x.clone();
@@ -417,7 +467,7 @@ fn half_paths_do_not_allocate() {
         lens.push((1 << 21) + 5);
     }
     let mut sms = vec![];
-    for b in Backend::ALL {
+    for &b in Backend::ALL {
         if b == Backend::Avx512 && valgrind {
             eprintln!("{}: skipped, valgrind cannot execute AVX-512", b.name());
             continue;

@@ -18,7 +18,8 @@ fn data(n: usize, seed: u32) -> Vec<f32> {
 
 fn engines() -> Vec<Softmax> {
     Backend::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .filter_map(|b| match Softmax::with_backend(b) {
             Ok(sm) => Some(sm),
             Err(e) => {

@@ -51,7 +51,8 @@ pub fn engines() -> &'static [Softmax] {
     ENGINES.get_or_init(|| {
         let valgrind = std::env::var_os("SIMD_SOFTMAX_UNDER_VALGRIND").is_some();
         Backend::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .filter(|&b| !(valgrind && b == Backend::Avx512))
             .filter_map(|b| Softmax::with_backend(b).ok())
             .collect()

@@ -357,6 +357,35 @@ impl<S: Isa> Kernel<S> {
         self.rows_strided::<Snk>(input.buf(), output.buf(), rows, row_len, (xs, ys));
     }
 
+    /// [`Kernel::log_row_state`] of any element format: exactly the
+    /// widened input's state (the tiles fold the sum in the f32 order).
+    ///
+    /// ```
+    /// use simd_softmax_kernels::Elems;
+    /// let k = simd_softmax_kernels::portable::scalar();
+    /// let h = [0x3c00u16, 0x4000, 0xfc00]; // f16 1, 2, −∞
+    /// let st = k.log_row_state_elems(Elems::F16(&h));
+    /// let f = k.log_row_state(&[1.0, 2.0, f32::NEG_INFINITY]);
+    /// assert_eq!((st.m, st.sum.total().to_bits()), (f.m, f.sum.total().to_bits()));
+    /// ```
+    #[inline]
+    pub fn log_row_state_elems(self, input: Elems<'_>) -> RowState {
+        let x = match input {
+            Elems::F32(x) => return self.log_row_state(x),
+            _ => input.buf(),
+        };
+        let _env = DefaultEnv::enter();
+        let n = input.len();
+        let st = self.simd().run(State::<Log> {
+            x,
+            n,
+            levels: Levels::of(self.simd()),
+            snk: PhantomData,
+        });
+        // SAFETY: `n` elements readable at `x` (a slice).
+        st.complete(n, |i| unsafe { x.key(i) })
+    }
+
     /// [`Kernel::logsumexp`] of any element format (the widened input's).
     #[inline]
     pub fn logsumexp_elems(self, input: Elems<'_>) -> f32 {

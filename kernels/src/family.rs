@@ -10,8 +10,8 @@ use crate::fpenv::DefaultEnv;
 use crate::isa::{Isa, Kern, load, store};
 use crate::kernel::Kernel;
 
-/// Which additive constant [`Kernel::logits_from_probs`] picks (softmax is
-/// invariant to it, so the inverse is defined up to `c·1`).
+/// Which additive constant `logits_from_probs` picks (softmax is invariant
+/// to it, so the inverse is defined up to `c·1`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Anchor {
     /// `Σ x = 0`: `c = −mean(ln p)`.
@@ -20,7 +20,7 @@ pub enum Anchor {
     Component(usize),
 }
 
-/// What a probability scan found (see [`Kernel::scan_probs`]).
+/// What a probability scan found (see `Kernel::scan_probs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct ProbScan {
     /// Some entry is negative, NaN or `+∞`.

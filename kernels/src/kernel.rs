@@ -193,9 +193,17 @@ impl<S: Isa> Kernel<S> {
     /// Every term must have `output.len()` elements.
     #[inline]
     pub fn softmax_of_combination(self, terms: &[(f32, &[f32])], output: &mut [f32]) {
+        self.softmax_of_terms(&terms, output);
+    }
+
+    /// [`Kernel::softmax_of_combination`] of terms given as
+    /// [`Terms`](crate::keys::Terms) (a slice of pairs, or a count and a
+    /// function of the term's index).
+    #[inline]
+    pub fn softmax_of_terms<'t>(self, terms: &impl crate::keys::Terms<'t>, output: &mut [f32]) {
         let _env = DefaultEnv::enter();
         assert!(
-            terms.iter().all(|t| t.1.len() == output.len()),
+            (0..terms.count()).all(|k| terms.term(k).1.len() == output.len()),
             "softmax_of_combination: term length mismatch"
         );
         crate::keys::combination_keys(terms, output);
@@ -498,7 +506,7 @@ impl<S: Isa> Kernel<S> {
 pub(crate) fn check(input: usize, output: usize, row_len: usize) {
     assert_eq!(input, output, "length mismatch");
     assert!(
-        row_len > 0 && input % row_len == 0,
+        row_len > 0 && input.is_multiple_of(row_len),
         "row_len must be > 0 and divide the length"
     );
 }

@@ -51,9 +51,10 @@ fn two_sum(a: f64, b: f64) -> (f64, f64) {
 /// (24 × 24 bits), their sum carried to ~2^-106 (not rounded to f64 at
 /// each step); `(±∞ or NaN, 0)` where a product is not finite.
 #[inline(always)]
-fn combination_at(terms: &[(f32, &[f32])], i: usize) -> (f64, f64) {
+fn combination_at<'t>(terms: &impl Terms<'t>, i: usize) -> (f64, f64) {
     let (mut hi, mut lo) = (0.0f64, 0.0f64);
-    for &(a, x) in terms {
+    for k in 0..terms.count() {
+        let (a, x) = terms.term(k);
         let (s, e) = two_sum(hi, a as f64 * x[i] as f64);
         (hi, lo) = (s, lo + e);
     }
@@ -64,13 +65,45 @@ fn combination_at(terms: &[(f32, &[f32])], i: usize) -> (f64, f64) {
     (s, lo - (s - hi))
 }
 
+/// The terms `(α_k, x_k)` of a combination `Σ_k α_k x_k`: a slice of
+/// pairs, or `(count, |k| term)` for terms that live elsewhere (a C
+/// caller's array), so that no call has to gather them into a slice.
+pub trait Terms<'t> {
+    /// How many terms.
+    fn count(&self) -> usize;
+    /// Term `k < count()`.
+    fn term(&self, k: usize) -> (f32, &'t [f32]);
+}
+
+impl<'t> Terms<'t> for &[(f32, &'t [f32])] {
+    #[inline]
+    fn count(&self) -> usize {
+        self.len()
+    }
+    #[inline]
+    fn term(&self, k: usize) -> (f32, &'t [f32]) {
+        self[k]
+    }
+}
+
+impl<'t, F: Fn(usize) -> (f32, &'t [f32])> Terms<'t> for (usize, F) {
+    #[inline]
+    fn count(&self) -> usize {
+        self.0
+    }
+    #[inline]
+    fn term(&self, k: usize) -> (f32, &'t [f32]) {
+        (self.1)(k)
+    }
+}
+
 /// The keys of `softmax_of_combination` into `out`: `fl32(z_i − max z)`
 /// for a finite max (the subtraction in double-double, one rounding to
 /// f32; for one term `(1, x)` this is exactly `fl32(x_i − max x)`, so the
 /// softmax that follows gives `softmax(x)`'s bits). A `+∞` max: `+∞` where
 /// `z_i = +∞`, `−∞` elsewhere (NaN stays NaN); a `−∞` max (every `z_i =
 /// −∞`): all `−∞`.
-pub(crate) fn combination_keys(terms: &[(f32, &[f32])], out: &mut [f32]) {
+pub(crate) fn combination_keys<'t>(terms: &impl Terms<'t>, out: &mut [f32]) {
     let n = out.len();
     let mut m = (f64::NEG_INFINITY, 0.0);
     for i in 0..n {

@@ -64,6 +64,7 @@ pub struct IsaShape {
 
 impl IsaShape {
     /// The shape of instruction set `S`.
+    #[doc(hidden)]
     pub fn of<S: Isa>() -> IsaShape {
         IsaShape {
             lanes: S::F32_LANES,

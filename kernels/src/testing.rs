@@ -407,7 +407,7 @@ impl Target {
         row_len: usize,
         log: &mut [usize],
     ) -> Option<usize> {
-        assert!(input.len() == output.len() && row_len > 0 && input.len() % row_len == 0);
+        assert!(input.len() == output.len() && row_len > 0 && input.len().is_multiple_of(row_len));
         let count = Cell::new(0);
         let src = Recorded {
             rows: F32Rows::new(input.as_ptr()),
@@ -430,7 +430,7 @@ impl Target {
     /// Softmax of each `row_len`-long row of bf16 bit patterns, through the
     /// test-only [`Bf16Bits`] stage; `false` where the target is missing.
     pub fn softmax_rows_bf16(self, input: &[u16], output: &mut [f32], row_len: usize) -> bool {
-        assert!(input.len() == output.len() && row_len > 0 && input.len() % row_len == 0);
+        assert!(input.len() == output.len() && row_len > 0 && input.len().is_multiple_of(row_len));
         let job = Job::Bf16(input, output.as_mut_ptr(), input.len(), row_len);
         self.run(job).is_some()
     }
@@ -444,7 +444,7 @@ impl Target {
         row_len: usize,
         alpha: f32,
     ) -> bool {
-        assert!(input.len() == output.len() && row_len > 0 && input.len() % row_len == 0);
+        assert!(input.len() == output.len() && row_len > 0 && input.len().is_multiple_of(row_len));
         assert!(alpha.is_finite() && alpha != 0.0);
         let job = Job::Scaled(input, output.as_mut_ptr(), input.len(), row_len, alpha);
         self.run(job).is_some()
@@ -492,7 +492,10 @@ pub fn late_pairs_both(
     let n = 16 * pairs;
     assert!(x.len() >= n && next.len() >= n && lx.len() >= n);
     assert!(ly_asm.len() >= n && ly_twin.len() >= n);
-    assert!(ly_asm.as_ptr() as usize % 32 == 0 && ly_twin.as_ptr() as usize % 32 == 0);
+    assert!(
+        (ly_asm.as_ptr() as usize).is_multiple_of(32)
+            && (ly_twin.as_ptr() as usize).is_multiple_of(32)
+    );
     let v = |a: [f32; 8]| -> pulp::f32x8 { pulp::bytemuck::cast(a) };
     let a = |v: pulp::f32x8| -> [f32; 8] { pulp::bytemuck::cast(v) };
     let job = |ly: *mut f32| LatePairs::<pulp::x86::V3> {

@@ -179,7 +179,7 @@ impl Roster {
             ran: Vec::new(),
             skipped: Vec::new(),
         };
-        for b in Backend::ALL {
+        for &b in Backend::ALL {
             r.backend(b);
         }
         r.portable_engines();

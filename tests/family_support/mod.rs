@@ -102,7 +102,7 @@ pub struct Engine {
 /// skipped one printed with why (`avx512: skipped, CPU lacks avx512f`).
 pub fn backends() -> Vec<(Backend, Softmax)> {
     let mut v = Vec::new();
-    for b in Backend::ALL {
+    for &b in Backend::ALL {
         match Softmax::with_backend(b) {
             Ok(sm) => {
                 assert_eq!(sm.backend(), b, "with_backend({b}) built another backend");

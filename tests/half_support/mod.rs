@@ -382,7 +382,7 @@ impl Engine {
 pub fn engines(test: &str) -> Vec<Engine> {
     let mut ran = Vec::new();
     let mut skipped: Vec<(String, String)> = Vec::new();
-    for b in Backend::ALL {
+    for &b in Backend::ALL {
         match Softmax::with_backend(b) {
             Ok(sm) => ran.push(Engine {
                 name: b.name().to_string(),

@@ -231,7 +231,7 @@ impl Isa for V4 {
         op: impl Fn(pulp::f32x16, pulp::f32x16) -> pulp::f32x16,
     ) -> [pulp::f32x16; R] {
         let mut out = v;
-        if R % 4 != 0 {
+        if !R.is_multiple_of(4) {
             for r in 0..R {
                 out[r] = self.all_lanes(v[r], &op);
             }

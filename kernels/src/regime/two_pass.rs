@@ -35,11 +35,9 @@ pub const CHUNK: usize = 1 << 16;
 /// (`−∞` where not tracked) and `Σ e^(diff(key, max))`. A non-finite max
 /// (NaN, `+∞`) ends the pass early: the row is special.
 ///
-/// The states [`Kernel::row_state`](crate::Kernel::row_state),
-/// [`Kernel::log_row_state`](crate::Kernel::log_row_state) and
-/// [`Kernel::chunk_states`](crate::Kernel::chunk_states) return are
-/// *complete* about special values, as the piece functions
-/// ([`Kernel::softmax_piece`](crate::Kernel::softmax_piece)) expect: a NaN
+/// The states `Kernel::row_state`, `Kernel::log_row_state` and
+/// `Kernel::chunk_states` return are *complete* about special values, as
+/// the piece functions (`Kernel::softmax_piece`) expect: a NaN
 /// anywhere gives a NaN `m`; otherwise `+∞` entries give `m = +∞` with
 /// `sum.k` their count (each one's term `e^(∞ − ∞)` read as its limit 1,
 /// every other term 0), so that merging such states counts the `+∞`
