@@ -454,6 +454,19 @@ simd_softmax_status simd_softmax_backend_check(simd_softmax_backend backend);
 const char *simd_softmax_backend_name(simd_softmax_backend backend);
 
 /**
+ * Why this CPU or build cannot run `backend` (e.g. `"CPU lacks avx512f"`),
+ * copied NUL-terminated into `buf` (truncated to `len - 1` bytes); an
+ * empty string when it can. Returns the reason's full length in bytes
+ * (as `snprintf` does), or `SIZE_MAX` for a number that names no
+ * backend (then nothing is written).
+ *
+ * # Safety
+ * `buf` points to `len` writable bytes, or is null with `len == 0` (to
+ * ask for the length).
+ */
+size_t simd_softmax_backend_unavailable_reason(simd_softmax_backend backend, char *buf, size_t len);
+
+/**
  * f32 lanes per vector of `backend` (0 for a number that names none).
  */
 size_t simd_softmax_backend_lanes(simd_softmax_backend backend);

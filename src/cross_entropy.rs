@@ -185,10 +185,10 @@ fn run_rows<S: Isa>(k: Kernel<S>, job: Job<'_>, put: &mut dyn FnMut(usize, f64))
                                 yt[t - i] = target;
                             }
                             let h = &mut h[span.start + i..][..len];
-                            let narrow: fn(f32) -> u16 =
-                                if half_f16 { F16::narrow } else { Bf16::narrow };
-                            for (d, &v) in h.iter_mut().zip(&*yt) {
-                                *d = narrow(v);
+                            if half_f16 {
+                                narrow::<F16>(yt, h);
+                            } else {
+                                narrow::<Bf16>(yt, h);
                             }
                         }
                     }
@@ -211,15 +211,26 @@ fn run_rows<S: Isa>(k: Kernel<S>, job: Job<'_>, put: &mut dyn FnMut(usize, f64))
 /// Elements `i..i + len` of `row` as f32: the f32 row's own, or the half
 /// row's widened into `tile`.
 fn widened<'b>(row: Elems<'b>, i: usize, len: usize, tile: &'b mut [f32; TILE]) -> &'b [f32] {
-    let (h, widen): (&[u16], fn(u16) -> f32) = match row {
-        Elems::F32(x) => return &x[i..i + len],
-        Elems::F16(h) => (h, F16::widen),
-        Elems::Bf16(h) => (h, Bf16::widen),
-    };
-    for (d, &v) in tile.iter_mut().zip(&h[i..i + len]) {
-        *d = widen(v);
+    match row {
+        Elems::F32(x) => &x[i..i + len],
+        Elems::F16(h) => widen::<F16>(&h[i..i + len], &mut tile[..len]),
+        Elems::Bf16(h) => widen::<Bf16>(&h[i..i + len], &mut tile[..len]),
     }
-    &tile[..len]
+}
+
+/// `h` widened into `buf` (one loop per format, so that it vectorizes).
+fn widen<'b, H: HalfFormat>(h: &[u16], buf: &'b mut [f32]) -> &'b [f32] {
+    for (d, &v) in buf.iter_mut().zip(h) {
+        *d = H::widen(v);
+    }
+    buf
+}
+
+/// `v` rounded into `out` (one loop per format, so that it vectorizes).
+fn narrow<H: HalfFormat>(v: &[f32], out: &mut [u16]) {
+    for (d, &v) in out.iter_mut().zip(v) {
+        *d = H::narrow(v);
+    }
 }
 
 /// The loss of a row of `n` with target `t` (whose logit is `xt`) from its

@@ -212,18 +212,19 @@ fn number_of(b: Backend) -> simd_softmax_backend {
 
 /// The engine for a backend number: the default one, or each named one
 /// checked once per process (a CPU's features do not change).
+#[inline]
 fn engine(b: simd_softmax_backend) -> Res<Softmax> {
-    static NAMED: [OnceLock<Result<Softmax, Error>>; 4] = [const { OnceLock::new() }; 4];
+    static NAMED: [OnceLock<Option<Softmax>>; 4] = [const { OnceLock::new() }; 4];
     match backend_of(b)? {
         None => Ok(Softmax::new()),
         Some(backend) => NAMED[b as usize - 1]
-            .get_or_init(|| Softmax::with_backend(backend))
-            .clone()
-            .st(),
+            .get_or_init(|| Softmax::with_backend(backend).ok())
+            .ok_or(SIMD_SOFTMAX_UNSUPPORTED_BACKEND),
     }
 }
 
 /// A checked `(pointer, length)` of `T`: its byte span, or why not.
+#[inline(always)]
 fn span<T>(p: *const T, len: usize) -> Res<(usize, usize)> {
     if len == 0 {
         return Ok((0, 0));
@@ -244,12 +245,41 @@ fn span<T>(p: *const T, len: usize) -> Res<(usize, usize)> {
 }
 
 /// Refuses an input whose bytes overlap an output's.
+#[inline(always)]
 fn disjoint(a: (usize, usize), b: (usize, usize)) -> Res {
     if a.0 < b.1 && b.0 < a.1 {
         Err(SIMD_SOFTMAX_OVERLAP)
     } else {
         Ok(())
     }
+}
+
+/// Makes the slice of a checked span (`span`'s answer for `(p, len)`).
+///
+/// # Safety
+/// As [`src`]; `(p, len)` passed `span`.
+#[inline(always)]
+unsafe fn src_of<'a, T>(p: *const T, len: usize) -> &'a [T] {
+    if len == 0 {
+        return &[];
+    }
+    // SAFETY: non-null, aligned, not wrapping (`span`); the caller's
+    // contract for the rest.
+    unsafe { core::slice::from_raw_parts(p, len) }
+}
+
+/// [`src_of`] for an output.
+///
+/// # Safety
+/// As [`dst`]; `(p, len)` passed `span`.
+#[inline(always)]
+unsafe fn dst_of<'a, T>(p: *mut T, len: usize) -> &'a mut [T] {
+    if len == 0 {
+        return &mut [];
+    }
+    // SAFETY: non-null, aligned, not wrapping (`span`); the caller's
+    // contract for the rest.
+    unsafe { core::slice::from_raw_parts_mut(p, len) }
 }
 
 /// The input slice `(p, len)`.
@@ -314,6 +344,7 @@ enum Out<'a> {
     Bf16(&'a mut [bf16]),
 }
 
+#[inline(always)]
 fn elem_size(ty: simd_softmax_dtype) -> Res<usize> {
     match ty {
         SIMD_SOFTMAX_F32 => Ok(4),
@@ -323,6 +354,7 @@ fn elem_size(ty: simd_softmax_dtype) -> Res<usize> {
 }
 
 /// The byte span of `len` elements of type `ty` at `p`.
+#[inline(always)]
 fn typed_span(ty: simd_softmax_dtype, p: *const c_void, len: usize) -> Res<(usize, usize)> {
     match elem_size(ty)? {
         4 => span(p.cast::<f32>(), len),
@@ -365,13 +397,26 @@ unsafe fn output<'a>(ty: simd_softmax_dtype, p: *mut c_void, len: usize) -> Res<
 ///
 /// # Safety
 /// As `input` and `output`.
+#[inline(always)]
 unsafe fn in_out<'a>(
     (it, x, xn): (simd_softmax_dtype, *const c_void, usize),
     (ot, y, yn): (simd_softmax_dtype, *mut c_void, usize),
 ) -> Res<(In<'a>, Out<'a>)> {
     disjoint(typed_span(it, x, xn)?, typed_span(ot, y, yn)?)?;
-    // SAFETY: the caller's contract.
-    unsafe { Ok((input(it, x, xn)?, output(ot, y, yn)?)) }
+    // SAFETY: both spans checked just above; the caller's contract.
+    unsafe {
+        let x = match it {
+            SIMD_SOFTMAX_F32 => In::F32(src_of(x.cast(), xn)),
+            SIMD_SOFTMAX_F16 => In::F16(src_of(x.cast(), xn)),
+            _ => In::Bf16(src_of(x.cast(), xn)),
+        };
+        let y = match ot {
+            SIMD_SOFTMAX_F32 => Out::F32(dst_of(y.cast(), yn)),
+            SIMD_SOFTMAX_F16 => Out::F16(dst_of(y.cast(), yn)),
+            _ => Out::Bf16(dst_of(y.cast(), yn)),
+        };
+        Ok((x, y))
+    }
 }
 
 /// Runs `$body` with `$x` bound to the input slice, whatever its type.
@@ -451,6 +496,37 @@ pub extern "C" fn simd_softmax_backend_name(backend: simd_softmax_backend) -> *c
         #[allow(unreachable_patterns)]
         _ => core::ptr::null(),
     }
+}
+
+/// Why this CPU or build cannot run `backend` (e.g. `"CPU lacks avx512f"`),
+/// copied NUL-terminated into `buf` (truncated to `len - 1` bytes); an
+/// empty string when it can. Returns the reason's full length in bytes
+/// (as `snprintf` does), or `SIZE_MAX` for a number that names no
+/// backend (then nothing is written).
+///
+/// # Safety
+/// `buf` points to `len` writable bytes, or is null with `len == 0` (to
+/// ask for the length).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn simd_softmax_backend_unavailable_reason(
+    backend: simd_softmax_backend,
+    buf: *mut c_char,
+    len: usize,
+) -> usize {
+    let reason = match backend_of(backend) {
+        Ok(Some(b)) => b.unavailable_reason().unwrap_or(""),
+        Ok(None) => "",
+        Err(_) => return usize::MAX,
+    };
+    // SAFETY: the contract.
+    if let Ok(b) = unsafe { dst(buf.cast::<u8>(), len) } {
+        if let Some(room) = b.len().checked_sub(1) {
+            let n = reason.len().min(room);
+            b[..n].copy_from_slice(&reason.as_bytes()[..n]);
+            b[n] = 0;
+        }
+    }
+    reason.len()
 }
 
 /// f32 lanes per vector of `backend` (0 for a number that names none).
@@ -886,6 +962,7 @@ pub unsafe extern "C" fn simd_softmax_log_softmax_rows_strided(
 ///
 /// # Safety
 /// As `in_out`.
+#[inline(always)]
 unsafe fn f32_in_out<'a>(
     x: *const f32,
     xn: usize,
@@ -893,8 +970,8 @@ unsafe fn f32_in_out<'a>(
     yn: usize,
 ) -> Res<(&'a [f32], &'a mut [f32])> {
     disjoint(span(x, xn)?, span(y, yn)?)?;
-    // SAFETY: the caller's contract.
-    unsafe { Ok((src(x, xn)?, dst(y, yn)?)) }
+    // SAFETY: both spans checked just above; the caller's contract.
+    unsafe { Ok((src_of(x, xn), dst_of(y, yn))) }
 }
 
 /// `out = softmax(alpha * in)` (a temperature's `1/T`); `alpha` not NaN.

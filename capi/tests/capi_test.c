@@ -681,6 +681,30 @@ static void sec_library(void)
     CHECK(simd_softmax_backend_lanes(SIMD_SOFTMAX_BACKEND_DEFAULT) ==
               simd_softmax_backend_lanes(def),
           "lanes(DEFAULT)");
+    /* Why a backend cannot run: empty for one that runs, a reason (whose
+       full length is returned, snprintf-style, however short the buffer)
+       for one that does not. */
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        char why[64];
+        memset(why, 'x', sizeof why);
+        size_t full = simd_softmax_backend_unavailable_reason(known[i].b, why, sizeof why);
+        int runs = simd_softmax_backend_check(known[i].b) == SIMD_SOFTMAX_OK;
+        CHECK(full == strlen(why), "unavailable_reason(%s): length %zu, text \"%s\"",
+              known[i].name, full, why);
+        CHECK(runs ? full == 0 : full > 0, "unavailable_reason(%s) = \"%s\" (runs: %d)",
+              known[i].name, why, runs);
+        char tiny[4];
+        memset(tiny, 'x', sizeof tiny);
+        CHECK(simd_softmax_backend_unavailable_reason(known[i].b, tiny, sizeof tiny) == full &&
+                  strlen(tiny) == (full < 3 ? full : 3),
+              "unavailable_reason(%s) into 4 bytes", known[i].name);
+        CHECK(simd_softmax_backend_unavailable_reason(known[i].b, NULL, 0) == full,
+              "unavailable_reason(%s) length query", known[i].name);
+        if (!runs)
+            printf("backend %s: unavailable: %s\n", known[i].name, why);
+    }
+    CHECK(simd_softmax_backend_unavailable_reason(99, NULL, 0) == SIZE_MAX,
+          "unavailable_reason(99)");
     CHECK(simd_softmax_backend_name(99) == NULL, "backend_name(99) is not null");
     CHECK(simd_softmax_backend_lanes(99) == 0, "lanes(99) = %zu", simd_softmax_backend_lanes(99));
 
