@@ -519,12 +519,12 @@ pub unsafe extern "C" fn simd_softmax_backend_unavailable_reason(
         Err(_) => return usize::MAX,
     };
     // SAFETY: the contract.
-    if let Ok(b) = unsafe { dst(buf.cast::<u8>(), len) } {
-        if let Some(room) = b.len().checked_sub(1) {
-            let n = reason.len().min(room);
-            b[..n].copy_from_slice(&reason.as_bytes()[..n]);
-            b[n] = 0;
-        }
+    if let Ok(b) = unsafe { dst(buf.cast::<u8>(), len) }
+        && let Some(room) = b.len().checked_sub(1)
+    {
+        let n = reason.len().min(room);
+        b[..n].copy_from_slice(&reason.as_bytes()[..n]);
+        b[n] = 0;
     }
     reason.len()
 }
