@@ -78,12 +78,30 @@ build() {
     rm -rf "$out"
     mkdir -p "$out/include" "$out/lib/pkgconfig"
     cp include/simd_softmax.h "$out/include/"
-    cp "$lib/libsimd_softmax_capi.a" "$out/lib/libsimd_softmax.a"
+    static_lib "$lib/libsimd_softmax_capi.a" "$out/lib/libsimd_softmax.a"
     cp "$lib/libsimd_softmax_capi.so" "$out/lib/libsimd_softmax.so.$abi_v.0"
     ln -sf "libsimd_softmax.so.$abi_v.0" "$out/lib/libsimd_softmax.so.$abi_v"
     ln -sf "libsimd_softmax.so.$abi_v" "$out/lib/libsimd_softmax.so"
     write_pc "$out" > "$out/lib/pkgconfig/simd_softmax.pc"
     echo "C layout in target/capi (ABI $abi_v)"
+}
+
+# The static library as one relocatable object whose only global symbols
+# are simd_softmax_*: the Rust standard library, allocator shims and
+# compiler builtins inside it become private, so it links beside another
+# Rust static library (or libgcc) without duplicate symbols. (The LLVM
+# bitcode sections are dropped: nothing links this archive with LTO, and
+# binutils' ar cannot index them.)
+static_lib() {
+    local tmp
+    tmp=$(mktemp -d)
+    ld -r -o "$tmp/all.o" --whole-archive "$1"
+    objcopy --remove-section=.llvmbc --remove-section=.llvmcmd "$tmp/all.o" "$tmp/native.o"
+    nm -g --defined-only "$tmp/native.o" | awk 'NF == 3 && $3 ~ /^simd_softmax_/ {print $3}' >"$tmp/keep"
+    objcopy --keep-global-symbols="$tmp/keep" "$tmp/native.o" "$tmp/simd_softmax.o"
+    rm -f "$2"
+    ar rcs "$2" "$tmp/simd_softmax.o"
+    rm -rf "$tmp"
 }
 
 # pkg-config file for the layout rooted at $1.
@@ -133,6 +151,16 @@ test_c() {
         exit 1
     fi
     echo "$(wc -l <<<"$exported") symbols exported, all simd_softmax_*"
+    local static_globals
+    static_globals=$(nm -g --defined-only "$out/lib/libsimd_softmax.a" | awk 'NF == 3 {print $3}')
+    others=$(grep -v '^simd_softmax_' <<<"$static_globals" || true)
+    if [ -n "$others" ]; then
+        echo "the static library has global symbols outside simd_softmax_*:" >&2
+        echo "$others" | head >&2
+        exit 1
+    fi
+    diff <(sort -u <<<"$exported") <(sort -u <<<"$static_globals")
+    echo "the static library's global symbols: the same $(wc -l <<<"$static_globals")"
     # Every function the header declares is exported, and no other.
     local declared
     declared=$(grep -o 'simd_softmax_[a-z0-9_]*(' include/simd_softmax.h | tr -d '(' | sort -u)

@@ -419,6 +419,47 @@ unsafe fn in_out<'a>(
     }
 }
 
+/// The common call (softmax or log-softmax, one row or rows), f32 in and
+/// out of equal nonzero lengths on the default backend, checked in a few
+/// instructions: its engine and slices,
+/// or `None` to take the general path (which also names any error).
+///
+/// # Safety
+/// As [`in_out`].
+#[inline(always)]
+unsafe fn fast<'a>(
+    backend: simd_softmax_backend,
+    (it, x, xn): (simd_softmax_dtype, *const c_void, usize),
+    (ot, y, yn): (simd_softmax_dtype, *mut c_void, usize),
+) -> Option<(Softmax, &'a [f32], &'a mut [f32])> {
+    let (xa, ya) = (x as usize, y as usize);
+    let plain =
+        backend == SIMD_SOFTMAX_BACKEND_DEFAULT && it == SIMD_SOFTMAX_F32 && ot == SIMD_SOFTMAX_F32;
+    if !plain
+        || xn != yn
+        || xn == 0
+        || xn > isize::MAX as usize / 4
+        || xa == 0
+        || ya == 0
+        || (xa | ya) & 3 != 0
+    {
+        return None;
+    }
+    let (xe, ye) = (xa.checked_add(xn * 4)?, ya.checked_add(xn * 4)?);
+    if xa < ye && ya < xe {
+        return None;
+    }
+    // SAFETY: non-null, aligned, not wrapping, disjoint (checked above);
+    // the caller's contract for the rest.
+    unsafe {
+        Some((
+            Softmax::new(),
+            core::slice::from_raw_parts(x.cast(), xn),
+            core::slice::from_raw_parts_mut(y.cast(), yn),
+        ))
+    }
+}
+
 /// Runs `$body` with `$x` bound to the input slice, whatever its type.
 macro_rules! with_in {
     ($i:expr, $x:ident => $body:expr) => {
@@ -690,6 +731,16 @@ pub unsafe extern "C" fn simd_softmax_softmax(
     output: *mut c_void,
     output_len: usize,
 ) -> simd_softmax_status {
+    // SAFETY: the contract.
+    if let Some((sm, x, y)) = unsafe {
+        fast(
+            backend,
+            (input_type, input, input_len),
+            (output_type, output, output_len),
+        )
+    } {
+        return guard(|| sm.softmax(x, y).st());
+    }
     guard(|| {
         let sm = engine(backend)?;
         // SAFETY: the contract.
@@ -738,6 +789,16 @@ pub unsafe extern "C" fn simd_softmax_log_softmax(
     output: *mut c_void,
     output_len: usize,
 ) -> simd_softmax_status {
+    // SAFETY: the contract.
+    if let Some((sm, x, y)) = unsafe {
+        fast(
+            backend,
+            (input_type, input, input_len),
+            (output_type, output, output_len),
+        )
+    } {
+        return guard(|| sm.log_softmax(x, y).st());
+    }
     guard(|| {
         let sm = engine(backend)?;
         // SAFETY: the contract.
@@ -809,6 +870,16 @@ pub unsafe extern "C" fn simd_softmax_softmax_rows(
     output_len: usize,
     row_len: usize,
 ) -> simd_softmax_status {
+    // SAFETY: the contract.
+    if let Some((sm, x, y)) = unsafe {
+        fast(
+            backend,
+            (input_type, input, input_len),
+            (output_type, output, output_len),
+        )
+    } {
+        return guard(|| sm.softmax_rows(x, y, row_len).st());
+    }
     guard(|| {
         let sm = engine(backend)?;
         // SAFETY: the contract.
@@ -857,6 +928,16 @@ pub unsafe extern "C" fn simd_softmax_log_softmax_rows(
     output_len: usize,
     row_len: usize,
 ) -> simd_softmax_status {
+    // SAFETY: the contract.
+    if let Some((sm, x, y)) = unsafe {
+        fast(
+            backend,
+            (input_type, input, input_len),
+            (output_type, output, output_len),
+        )
+    } {
+        return guard(|| sm.log_softmax_rows(x, y, row_len).st());
+    }
     guard(|| {
         let sm = engine(backend)?;
         // SAFETY: the contract.
