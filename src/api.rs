@@ -124,6 +124,7 @@ impl Softmax {
     /// assert_eq!(y, [0.5, 0.5]);
     /// # Ok::<(), simd_softmax::Error>(())
     /// ```
+    #[inline]
     pub fn softmax<I: Element, O: Element>(
         &self,
         input: &[I],
@@ -155,6 +156,7 @@ impl Softmax {
     /// assert!((y[0] + std::f32::consts::LN_2).abs() < 1e-6);
     /// # Ok::<(), simd_softmax::Error>(())
     /// ```
+    #[inline]
     pub fn log_softmax<I: Element, O: Element>(
         &self,
         input: &[I],
@@ -196,6 +198,7 @@ impl Softmax {
     /// assert_eq!(y, [0.5; 4]);
     /// # Ok::<(), simd_softmax::Error>(())
     /// ```
+    #[inline]
     pub fn softmax_rows<I: Element, O: Element>(
         &self,
         input: &[I],
@@ -235,6 +238,7 @@ impl Softmax {
     /// assert!(y.iter().all(|v| (v + std::f32::consts::LN_2).abs() < 1e-6));
     /// # Ok::<(), simd_softmax::Error>(())
     /// ```
+    #[inline]
     pub fn log_softmax_rows<I: Element, O: Element>(
         &self,
         input: &[I],

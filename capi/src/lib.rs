@@ -212,9 +212,12 @@ fn number_of(b: Backend) -> simd_softmax_backend {
 
 /// The engine for a backend number: the default one, or each named one
 /// checked once per process (a CPU's features do not change).
+/// Each named backend's engine, made at its first use (`None`: this CPU
+/// or build cannot run it).
+static NAMED: [OnceLock<Option<Softmax>>; 4] = [const { OnceLock::new() }; 4];
+
 #[inline]
 fn engine(b: simd_softmax_backend) -> Res<Softmax> {
-    static NAMED: [OnceLock<Option<Softmax>>; 4] = [const { OnceLock::new() }; 4];
     match backend_of(b)? {
         None => Ok(Softmax::new()),
         Some(backend) => NAMED[b as usize - 1]
@@ -420,9 +423,9 @@ unsafe fn in_out<'a>(
 }
 
 /// The common call (softmax or log-softmax, one row or rows), f32 in and
-/// out of equal nonzero lengths on the default backend, checked in a few
-/// instructions: its engine and slices,
-/// or `None` to take the general path (which also names any error).
+/// out of equal nonzero lengths on a backend this CPU runs, checked in a
+/// few instructions: its engine and slices, or `None` to take the general
+/// path (which also names any error).
 ///
 /// # Safety
 /// As [`in_out`].
@@ -433,8 +436,7 @@ unsafe fn fast<'a>(
     (ot, y, yn): (simd_softmax_dtype, *mut c_void, usize),
 ) -> Option<(Softmax, &'a [f32], &'a mut [f32])> {
     let (xa, ya) = (x as usize, y as usize);
-    let plain =
-        backend == SIMD_SOFTMAX_BACKEND_DEFAULT && it == SIMD_SOFTMAX_F32 && ot == SIMD_SOFTMAX_F32;
+    let plain = it == SIMD_SOFTMAX_F32 && ot == SIMD_SOFTMAX_F32;
     if !plain
         || xn != yn
         || xn == 0
@@ -449,11 +451,17 @@ unsafe fn fast<'a>(
     if xa < ye && ya < xe {
         return None;
     }
+    // The default engine, or a named one already made (its first call
+    // takes the general path, which makes it).
+    let sm = match backend {
+        SIMD_SOFTMAX_BACKEND_DEFAULT => Softmax::new(),
+        b => (*NAMED.get((b as usize).wrapping_sub(1))?.get()?)?,
+    };
     // SAFETY: non-null, aligned, not wrapping, disjoint (checked above);
     // the caller's contract for the rest.
     unsafe {
         Some((
-            Softmax::new(),
+            sm,
             core::slice::from_raw_parts(x.cast(), xn),
             core::slice::from_raw_parts_mut(y.cast(), yn),
         ))
