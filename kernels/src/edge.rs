@@ -389,24 +389,17 @@ impl<S: Isa> Kernel<S> {
     /// [`Kernel::logsumexp`] of any element format (the widened input's).
     #[inline]
     pub fn logsumexp_elems(self, input: Elems<'_>) -> f32 {
-        let x = match input {
-            Elems::F32(x) => return self.logsumexp(x),
-            _ => input.buf(),
-        };
+        if let Elems::F32(x) = input {
+            return self.logsumexp(x);
+        }
+        // Complete: a NaN anywhere makes `m` NaN, a `+∞` makes it `+∞`.
+        let st = self.log_row_state_elems(input);
         let _env = DefaultEnv::enter();
-        let n = input.len();
-        let st = self.simd().run(State::<Log> {
-            x,
-            n,
-            levels: Levels::of(self.simd()),
-            snk: PhantomData,
-        });
         if st.m.is_finite() {
             // The canonical NaN for a NaN sum, as `Kernel::logsumexp`.
             let v = (st.m as f64 + st.sum.ln()) as f32;
             if v.is_nan() { f32::NAN } else { v }
-        // SAFETY: `n` elements readable at `x` (a slice).
-        } else if st.m.is_nan() || (0..n).any(|i| unsafe { x.key(i) }.is_nan()) {
+        } else if st.m.is_nan() {
             f32::NAN
         } else {
             st.m
